@@ -1,0 +1,82 @@
+"""Flask application factory."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from flask_cors import CORS
+from werkzeug.exceptions import HTTPException
+
+from .config import Settings, load_settings
+from .errors import ApiError, operation_outcome
+from .runtime import Runtime
+
+log = logging.getLogger("pumpcds")
+
+# Responses carry patient-derived data: never cache them, never let a browser sniff them.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+}
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    settings = settings or load_settings()
+    if overrides:
+        settings = settings.with_overrides(**overrides)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["pumpcds"] = Runtime.build(settings)
+    if settings.development_mode:
+        log.warning("development mode: client JWTs are NOT checked and plain-http FHIR servers are allowed")
+
+    CORS(
+        app,
+        origins=list(settings.cors_origins),
+        allow_headers=["Authorization", "Content-Type", "Accept"],
+        methods=["GET", "POST", "OPTIONS"],
+        max_age=600,
+        allow_private_network=True,
+    )
+
+    from .api import discovery, docs, feedback, health, hooks, openapi
+
+    for module in (discovery, hooks, feedback, health, openapi, docs):
+        app.register_blueprint(module.bp)
+
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> tuple[Response, int]:
+        return jsonify(exc.body()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        messages = {
+            404: "no such endpoint; the CDS services are listed at GET /cds-services",
+            405: "method not allowed on this endpoint",
+            413: f"request body is larger than the {settings.max_body_bytes} bytes this service accepts",
+        }
+        return jsonify(operation_outcome(status, messages.get(status, exc.description or exc.name))), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error (%s)", type(exc).__name__)
+        return jsonify(operation_outcome(500, "internal error; the request was logged")), 500
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            resp.headers.setdefault(name, value)
+        return resp
+
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    return app.extensions["pumpcds"]

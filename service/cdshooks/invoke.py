@@ -1,0 +1,92 @@
+"""One hook call end to end: validation -> FHIR data -> visit facts and rules -> cards.
+
+Shared by the HTTP endpoint and `pumpcds evaluate`, so both give the same answer.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ApiError
+from ..fhir.client import Budget
+from ..fhir.prefetch import PrefetchResolver
+from ..runtime import Runtime
+from .validation import HookRequest, check_request
+
+log = logging.getLogger("pumpcds.hooks")
+
+
+@dataclass
+class HookResult:
+    status: int
+    body: dict[str, Any]
+    service_id: str
+    hook_instance: str | None = None
+    rule_ids: list[str] = field(default_factory=list)
+    codes_recommended: list[str] = field(default_factory=list)
+    card_uuids: list[str] = field(default_factory=list)
+    fhir_calls: int = 0
+    fhir_failures: int = 0
+    latency_ms: float = 0.0
+    error: str | None = None
+
+    def audit_record(self) -> dict[str, Any]:
+        """PHI-free summary of the call: ids and codes only."""
+        return {
+            "hook_instance": self.hook_instance,
+            "service_id": self.service_id,
+            "status": self.status,
+            "rule_ids": self.rule_ids,
+            "codes_recommended": self.codes_recommended,
+            "card_uuids": self.card_uuids,
+            "latency_ms": round(self.latency_ms, 2),
+            "fhir_calls": self.fhir_calls,
+            "error": self.error,
+        }
+
+
+def _no_client_reason(runtime: Runtime, request: HookRequest) -> str:
+    if not request.fhir_server:
+        return "the request has no fhirServer"
+    if not runtime.fhir_server_allowed(request.fhir_server):
+        return "its fhirServer is not on this service's allow-list, so it was not contacted"
+    return ""
+
+
+def invoke(runtime: Runtime, service_id: str, body: Any) -> HookResult:
+    started = time.perf_counter()
+    result = HookResult(status=200, body={"cards": []}, service_id=service_id)
+    try:
+        service = runtime.services.get(service_id)
+        if service is None:
+            raise ApiError(404, f"no CDS service with id '{service_id}'; see GET /cds-services", "id")
+        if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
+            result.hook_instance = body["hookInstance"][:200]
+        request = check_request(service, body)
+        budget = Budget(runtime.settings.fhir_time_budget_ms / 1000)
+        client = runtime.client_for(request, budget)
+        resolver = PrefetchResolver(runtime.settings.max_prefetch_resources)
+        try:
+            resources = resolver.gather(request, client, _no_client_reason(runtime, request))
+        finally:
+            if client is not None:
+                result.fhir_calls, result.fhir_failures = client.stats.calls, client.stats.failures
+        assessment = runtime.engine.assess(resources)
+        cards = runtime.cards.build(assessment.findings, request, resources)
+        result.body = {"cards": cards}
+        result.rule_ids = sorted({f.rule.id for f in assessment.findings})
+        result.codes_recommended = sorted({f.code for f in assessment.findings if f.code})
+        result.card_uuids = [c["uuid"] for c in cards if "uuid" in c]
+    except ApiError as exc:
+        result.status = exc.status
+        result.body = exc.body()
+        result.error = exc.message
+    result.latency_ms = (time.perf_counter() - started) * 1000
+    for sink in runtime.audit_sinks:
+        try:
+            sink(result.audit_record())
+        except Exception:  # an audit failure must never cost the clinician the answer
+            log.exception("audit sink failed for service=%s", service_id)
+    return result

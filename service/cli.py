@@ -1,0 +1,82 @@
+"""Command line: `pumpcds serve | evaluate | schemas`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .app import create_app
+
+    settings = load_settings()
+    app = create_app(settings)
+    print(f"pumpcds on http://{args.host}:{args.port}/cds-services (database: {settings.database_url})", file=sys.stderr)
+    app.run(host=args.host, port=args.port, debug=False, threaded=True)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from .cdshooks.invoke import invoke
+    from .cdshooks.services import ENCOUNTER_CLOSE_SERVICE_ID, ORDER_SIGN, ORDER_SIGN_SERVICE_ID
+    from .runtime import Runtime
+
+    try:
+        body = json.loads(Path(args.request).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"cannot read {args.request}: {exc}", file=sys.stderr)
+        return 2
+    service_id = args.service
+    if not service_id:
+        hook = body.get("hook") if isinstance(body, dict) else None
+        service_id = ORDER_SIGN_SERVICE_ID if hook == ORDER_SIGN else ENCOUNTER_CLOSE_SERVICE_ID
+    runtime = Runtime.build(load_settings())
+    result = invoke(runtime, service_id, body)
+    json.dump(result.body, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0 if result.status == 200 else 1
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    from .cdshooks.validation import SCHEMA_NAMES, load_schema
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SCHEMA_NAMES:
+        (out / f"{name}.schema.json").write_text(json.dumps(load_schema(name), indent=2) + "\n")
+        print(out / f"{name}.schema.json")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pumpcds", description="CDS Hooks service for implanted drug-pump visit coding")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the development server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(func=_serve)
+    evaluate = sub.add_parser("evaluate", help="answer a CDS Hooks request file, as the HTTP service would")
+    evaluate.add_argument("request", help="path to a CDS Hooks request JSON")
+    evaluate.add_argument("--service", help="service id (default: from the request's hook)")
+    evaluate.set_defaults(func=_evaluate)
+    schemas = sub.add_parser("schemas", help="write the JSON Schemas the service enforces")
+    schemas.add_argument("--out", default="schemas")
+    schemas.set_defaults(func=_schemas)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Read-only FHIR client for the prefetch fallback: one time budget per hook call, no redirects.
+
+The access token lives only in this object for the duration of one request; it is never
+logged and only ever sent to the allow-listed `fhirServer` it came with.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import orjson
+import requests
+
+MAX_RESPONSE_BYTES = 20 * 1024 * 1024
+
+
+class FhirFetchError(Exception):
+    """The FHIR server could not supply an answer; the message is safe to show and log."""
+
+
+@dataclass
+class Budget:
+    """Wall-clock allowance shared by every FHIR call made for one hook request."""
+
+    total_s: float
+    started: float = field(default_factory=time.monotonic)
+
+    def remaining(self) -> float:
+        return self.total_s - (time.monotonic() - self.started)
+
+    def spent_ms(self) -> float:
+        return (time.monotonic() - self.started) * 1000
+
+
+@dataclass
+class FetchStats:
+    calls: int = 0
+    failures: int = 0
+
+
+class FhirClient:
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str | None,
+        budget: Budget,
+        session: requests.Session,
+        *,
+        connect_timeout_s: float = 0.1,
+        max_pages: int = 5,
+        max_resources: int = 2000,
+    ) -> None:
+        self.base_url = base_url.rstrip("/") + "/"
+        self._token = access_token
+        self.budget = budget
+        self.session = session
+        self.connect_timeout_s = connect_timeout_s
+        self.max_pages = max_pages
+        self.max_resources = max_resources
+        self.stats = FetchStats()
+        base = urlsplit(self.base_url)
+        self._origin = (base.scheme, base.netloc.lower())
+        self._path_prefix = base.path
+
+    def __repr__(self) -> str:  # never show the token
+        return f"FhirClient({self.base_url!r})"
+
+    def _on_server(self, url: str) -> bool:
+        s = urlsplit(url)
+        return (s.scheme, s.netloc.lower()) == self._origin and s.path.startswith(self._path_prefix)
+
+    def get_json(self, url_or_path: str) -> dict[str, Any]:
+        url = url_or_path if "://" in url_or_path else urljoin(self.base_url, url_or_path.lstrip("/"))
+        if not self._on_server(url):
+            raise FhirFetchError("link points outside the FHIR server; not followed")
+        remaining = self.budget.remaining()
+        if remaining <= 0.005:
+            raise FhirFetchError("time budget for FHIR server calls used up")
+        headers = {"Accept": "application/fhir+json, application/json"}
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        self.stats.calls += 1
+        try:
+            resp = self.session.get(
+                url,
+                headers=headers,
+                timeout=(min(self.connect_timeout_s, remaining), remaining),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.Timeout:
+            self.stats.failures += 1
+            raise FhirFetchError("FHIR server did not answer within the time budget") from None
+        except requests.RequestException as exc:
+            self.stats.failures += 1
+            raise FhirFetchError(f"FHIR server unreachable ({type(exc).__name__})") from None
+        try:
+            if resp.status_code != 200:
+                self.stats.failures += 1
+                raise FhirFetchError(f"FHIR server answered HTTP {resp.status_code}")
+            chunks: list[bytes] = []
+            size = 0
+            try:
+                for chunk in resp.iter_content(65536):
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise FhirFetchError("FHIR server response too large")
+                    if self.budget.remaining() <= 0:
+                        raise FhirFetchError("FHIR server did not answer within the time budget")
+                    chunks.append(chunk)
+            except requests.RequestException:
+                self.stats.failures += 1
+                raise FhirFetchError("FHIR server did not answer within the time budget") from None
+        finally:
+            resp.close()
+        try:
+            data = orjson.loads(b"".join(chunks))
+        except orjson.JSONDecodeError:
+            self.stats.failures += 1
+            raise FhirFetchError("FHIR server returned something that is not JSON") from None
+        if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+            self.stats.failures += 1
+            raise FhirFetchError("FHIR server returned JSON that is not a FHIR resource")
+        if data["resourceType"] == "OperationOutcome":
+            self.stats.failures += 1
+            raise FhirFetchError("FHIR server returned an OperationOutcome instead of data")
+        return data
+
+    def search(self, query: str) -> tuple[list[Any], bool]:
+        """All entries of a search, following `next` links; returns (resources, truncated)."""
+        page = self.get_json(query)
+        if page["resourceType"] != "Bundle":
+            return [page], False
+        return self.follow_pages(page, already_fetched=1)
+
+    def follow_pages(self, first: dict[str, Any], already_fetched: int = 0) -> tuple[list[Any], bool]:
+        resources: list[Any] = [e.get("resource") for e in first.get("entry") or [] if isinstance(e, dict)]
+        page, pages = first, already_fetched
+        while True:
+            nxt = next(
+                (l.get("url") for l in page.get("link") or [] if isinstance(l, dict) and l.get("relation") == "next"),
+                None,
+            )
+            if not nxt:
+                return resources, False
+            if pages >= self.max_pages or len(resources) >= self.max_resources:
+                return resources, True
+            page = self.get_json(nxt)
+            if page.get("resourceType") != "Bundle":
+                raise FhirFetchError("a `next` page of a search was not a Bundle")
+            pages += 1
+            resources.extend(e.get("resource") for e in page.get("entry") or [] if isinstance(e, dict))

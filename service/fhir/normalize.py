@@ -1,0 +1,128 @@
+"""Repairs for real-world FHIR JSON that strict R4 models reject, applied before parsing.
+
+Each repair is recorded so the visit's data-quality finding can say what was changed.
+Nothing here guesses clinical meaning: only syntax is mended.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_LOCAL_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:\d{2}(\.\d+)?)?$")
+_ID_BAD = re.compile(r"[^A-Za-z0-9\-.]")
+_TRIMMED_KEYS = {"code", "system", "status", "intent", "unit", "id", "reference", "version", "use"}
+_DATETIME_KEYS = re.compile(
+    r"(DateTime|Instant|^date$|^issued$|^authoredOn$|^recorded$|^start$|^end$|^occurrenceDateTime$|^lastUpdated$|^effectiveDateTime$|^enteredDate$)"
+)
+
+
+def _fix_datetime(value: str) -> str | None:
+    m = _LOCAL_DATETIME.match(value)
+    if not m:
+        return None
+    seconds = m.group(3) or ":00"
+    return f"{m.group(1)}T{m.group(2)}{seconds}Z"
+
+
+def _sanitize_id(value: str) -> str:
+    return _ID_BAD.sub("-", value)[:64]
+
+
+def _clean(node: Any, key: str | None, repairs: list[str], path: str) -> Any:
+    """Return a repaired copy; `None` means "drop this element" (empty per FHIR)."""
+    if isinstance(node, dict):
+        out = {}
+        for k, v in node.items():
+            if k == "fhir_comments":
+                continue
+            cleaned = _clean(v, k, repairs, f"{path}.{k}" if path else k)
+            if cleaned is not None:
+                out[k] = cleaned
+        return out or None
+    if isinstance(node, list):
+        items = [c for c in (_clean(v, key, repairs, f"{path}[{i}]") for i, v in enumerate(node)) if c is not None]
+        if len(items) != len(node):
+            repairs.append(f"removed empty items from {path}")
+        return items or None
+    if isinstance(node, str):
+        if node == "":
+            repairs.append(f"removed empty value {path}")
+            return None
+        value = node
+        if key in _TRIMMED_KEYS and value != value.strip():
+            value = value.strip()
+            repairs.append(f"trimmed spaces in {path}")
+        if key and _DATETIME_KEYS.search(key):
+            fixed = _fix_datetime(value)
+            if fixed:
+                repairs.append(f"{path}: date-time without time zone read as UTC")
+                value = fixed
+        if key == "id" and _ID_BAD.search(value):
+            repairs.append(f"{path}: invalid characters in id replaced")
+            value = _sanitize_id(value)
+        if key == "reference" and "/" in value:
+            head, _, tail = value.rpartition("/")
+            if _ID_BAD.search(tail) and not value.startswith(("http://", "https://", "#", "urn:")):
+                repairs.append(f"{path}: invalid characters in referenced id replaced")
+                value = f"{head}/{_sanitize_id(tail)}"
+        return value
+    return node
+
+
+def _medication_order_to_request(d: dict[str, Any], repairs: list[str]) -> dict[str, Any]:
+    """DSTU2 MedicationOrder (still sent by the public sandbox) -> R4 MedicationRequest."""
+    repairs.append("DSTU2 MedicationOrder read as R4 MedicationRequest")
+    out: dict[str, Any] = {"resourceType": "MedicationRequest", "intent": "order"}
+    status_map = {"active": "active", "on-hold": "on-hold", "completed": "completed",
+                  "entered-in-error": "entered-in-error", "stopped": "stopped", "draft": "draft"}
+    out["status"] = status_map.get(d.get("status", ""), "draft")
+    for key in ("id", "meta", "identifier", "medicationCodeableConcept", "medicationReference", "note", "encounter"):
+        if key in d:
+            out[key] = d[key]
+    if "patient" in d:
+        out["subject"] = d["patient"]
+    if "dateWritten" in d:
+        out["authoredOn"] = d["dateWritten"]
+    if "prescriber" in d:
+        out["requester"] = d["prescriber"]
+    dosages = []
+    for dose in d.get("dosageInstruction", []) or []:
+        r4: dict[str, Any] = {}
+        for key in ("text", "timing", "route", "site", "method"):
+            if key in dose:
+                r4[key] = dose[key]
+        amount = {k: dose[k] for k in ("doseQuantity", "doseRange", "rateRatio", "rateRange") if k in dose}
+        if "doseQuantity" in amount or "doseRange" in amount or "rateRatio" in amount or "rateRange" in amount:
+            r4["doseAndRate"] = [amount]
+        if r4:
+            dosages.append(r4)
+    if dosages:
+        out["dosageInstruction"] = dosages
+    return out
+
+
+def normalize_resource(raw: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+    """Return the repaired resource (or None if nothing is left) and the repairs made."""
+    repairs: list[str] = []
+    data = raw
+    if data.get("resourceType") == "MedicationOrder":
+        data = _medication_order_to_request(data, repairs)
+    if data.get("resourceType") == "Bundle" and not data.get("type"):
+        data = {**data, "type": "collection"}
+        repairs.append("Bundle without type read as a collection")
+    cleaned = _clean(data, None, repairs, "")
+    return cleaned, repairs
+
+
+def drop_paths(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> None:
+    """Remove elements the model does not know (e.g. R5 or vendor fields), in place."""
+    for loc in sorted(locs, key=len, reverse=True):
+        node: Any = data
+        for part in loc[:-1]:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        if isinstance(node, dict):
+            node.pop(loc[-1], None)

@@ -1,0 +1,98 @@
+"""Parse FHIR R4 JSON into fhir.resources R4B models, only for the types the coding rules read."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource
+from pydantic import ValidationError
+
+from .normalize import drop_paths, normalize_resource
+from .resources import ResourceIssue
+
+# The resource types the facts builder reads. Everything else is ignored without parsing.
+USED_TYPES = frozenset(
+    {
+        "Device",
+        "Procedure",
+        "Observation",
+        "MedicationAdministration",
+        "MedicationRequest",
+        "Medication",
+        "ServiceRequest",
+        "DeviceRequest",
+        "ChargeItem",
+        "Practitioner",
+        "PractitionerRole",
+        "Encounter",
+        "Coverage",
+        "Condition",
+    }
+)
+
+
+def _summarise(errors: list[dict[str, Any]]) -> str:
+    parts = []
+    for e in errors[:3]:
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        parts.append(f"{loc or '(resource)'}: {e.get('msg', 'invalid')}")
+    more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(parts) + more
+
+
+def parse_resource(raw: Any, location: str) -> tuple[Resource | None, list[ResourceIssue]]:
+    """One resource: normalise, validate, drop unknown elements once; never raises."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("resourceType"), str):
+        return None, [ResourceIssue(location, None, None, "entry is not a FHIR resource (no resourceType)")]
+    rtype = raw["resourceType"]
+    if rtype not in USED_TYPES and rtype != "MedicationOrder":
+        return None, []
+    rid = raw.get("id") if isinstance(raw.get("id"), str) else None
+    data, repairs = normalize_resource(raw)
+    if data is None:
+        return None, [ResourceIssue(location, rtype, rid, "resource is empty")]
+    rtype = data.get("resourceType", rtype)
+    if rtype not in USED_TYPES:
+        return None, []
+    cls = get_fhir_model_class(rtype)
+    issues: list[ResourceIssue] = []
+    for attempt in range(2):
+        try:
+            model = cls.model_validate(data)
+        except ValidationError as exc:
+            errors = exc.errors()
+            extra = [e["loc"] for e in errors if e.get("type") == "extra_forbidden"]
+            if attempt == 0 and extra and len(extra) == len(errors):
+                drop_paths(data, extra)
+                repairs.append("ignored unknown element(s): " + ", ".join(".".join(map(str, l)) for l in extra[:5]))
+                continue
+            return None, [ResourceIssue(location, rtype, rid, "not valid FHIR R4: " + _summarise(errors))]
+        except (TypeError, ValueError) as exc:  # defensive: odd input the models choke on
+            return None, [ResourceIssue(location, rtype, rid, f"not valid FHIR R4: {type(exc).__name__}")]
+        break
+    if repairs:
+        issues.append(ResourceIssue(location, rtype, model.id, "; ".join(repairs[:5]), skipped=False))
+    return model, issues
+
+
+def bundle_entries(bundle: dict[str, Any]) -> list[Any]:
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return []
+    return [e.get("resource") if isinstance(e, dict) else e for e in entries]
+
+
+def parse_many(items: Iterable[Any], location: str) -> tuple[list[Resource], list[ResourceIssue]]:
+    models: list[Resource] = []
+    issues: list[ResourceIssue] = []
+    for raw in items:
+        if isinstance(raw, dict) and raw.get("resourceType") == "Bundle":
+            inner, inner_issues = parse_many(bundle_entries(raw), location)
+            models.extend(inner)
+            issues.extend(inner_issues)
+            continue
+        model, found = parse_resource(raw, location)
+        issues.extend(found)
+        if model is not None:
+            models.append(model)
+    return models, issues

@@ -1,0 +1,209 @@
+"""Collect the visit's FHIR data: what the client prefetched, the rest from `fhirServer`.
+
+Per prefetch key (CDS Hooks 2.0 §Prefetch):
+- present with data -> used (searchset pages followed through `next` up to the cap);
+- `null` -> the client found no data; nothing is fetched;
+- missing, or an OperationOutcome (the client's own fetch failed) -> fetched from fhirServer.
+Required data that neither path supplies -> 412. Optional data that cannot be had is listed
+in `VisitResources.unavailable`, so cards can say what was not checked.
+"""
+from __future__ import annotations
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from ..cdshooks.services import PrefetchTemplate
+from ..cdshooks.validation import HookRequest
+from ..errors import ApiError
+from .client import FhirClient, FhirFetchError
+from .parse import bundle_entries, parse_many
+from .resources import ResourceIssue, VisitResources
+
+_TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
+_USER_TOKENS = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+
+
+def render_template(query: str, context: dict[str, Any]) -> str | None:
+    """Fill `{{context.x}}` and user tokens; None when a token has no value in this call."""
+    user_type, _, user_id = str(context.get("userId", "")).partition("/")
+
+    def value(token: str) -> str | None:
+        if token.startswith("context."):
+            v = context.get(token[len("context."):])
+            return v if isinstance(v, (str, int)) and str(v) else None
+        if token in _USER_TOKENS:
+            return user_id if user_type == _USER_TOKENS[token] and user_id else None
+        return None
+
+    missing = False
+
+    def sub(m: re.Match[str]) -> str:
+        nonlocal missing
+        v = value(m.group(1))
+        if v is None:
+            missing = True
+            return ""
+        return quote(str(v), safe="")
+
+    rendered = _TOKEN.sub(sub, query)
+    return None if missing else rendered
+
+
+@dataclass
+class _KeyResult:
+    key: str
+    raw: list[Any]
+    problem: str | None = None  # why the data could not be had
+    truncated: bool = False
+    note: str | None = None  # data used, but incomplete for this reason
+
+
+def _is_operation_outcome(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+        return len(value.get("entry") or [])
+    return 1
+
+
+class PrefetchResolver:
+    def __init__(self, max_resources: int) -> None:
+        self._max_resources = max_resources
+
+    def gather(
+        self, request: HookRequest, client: FhirClient | None, no_client_reason: str = "no fhirServer in the request"
+    ) -> VisitResources:
+        visit = VisitResources(context=request.context, hook=request.hook)
+        for ctx_key in request.service.resource_context:
+            bundle = request.context.get(ctx_key) or {}
+            orders, issues = parse_many(bundle_entries(bundle), ctx_key)
+            visit.draft_orders.extend(orders)
+            visit.issues.extend(issues)
+
+        prefetch = request.prefetch or {}
+        total = sum(_count(v) for v in prefetch.values() if v is not None)
+        if total > self._max_resources:
+            raise ApiError(
+                413,
+                f"prefetch holds {total} resources; this service accepts at most {self._max_resources}",
+                "prefetch",
+            )
+
+        to_fetch: list[tuple[PrefetchTemplate, str]] = []
+        results: list[_KeyResult] = []
+        for template in request.service.prefetch:
+            sent = prefetch.get(template.key, ...)
+            if sent is None:
+                continue  # the client looked and found nothing
+            if sent is not ... and not _is_operation_outcome(sent):
+                results.append(self._from_prefetch(template.key, sent, client, no_client_reason))
+                continue
+            query = render_template(template.query, request.context)
+            if query is None:
+                continue  # the template does not apply to this call (e.g. no encounterId)
+            if client is None:
+                why = "the client's prefetch failed" if sent is not ... else "not in prefetch"
+                results.append(_KeyResult(template.key, [], f"{why}, and it cannot be fetched: {no_client_reason}"))
+                continue
+            to_fetch.append((template, query))
+
+        if to_fetch and client is not None:
+            results.extend(self._fetch_all(client, to_fetch))
+
+        missing: list[str] = []
+        for result in results:
+            template = request.service.template(result.key)
+            if result.problem:
+                if template is not None and template.required:
+                    missing.append(f"{result.key}: {result.problem}")
+                else:
+                    visit.unavailable.append(f"{result.key}: {result.problem}")
+                continue
+            if result.truncated:
+                visit.unavailable.append(f"{result.key}: more pages than the configured cap; later pages not read")
+            if result.note:
+                visit.unavailable.append(f"{result.key}: {result.note}")
+            models, issues = parse_many(result.raw, f"prefetch:{result.key}")
+            visit.extend(models)
+            visit.issues.extend(issues)
+        if missing:
+            raise ApiError(
+                412,
+                "data the service needs could be had neither from prefetch nor from the FHIR server",
+                "prefetch",
+                missing=missing,
+            )
+        if client is not None:
+            self._resolve_references(visit, client)
+        return visit
+
+    def _from_prefetch(
+        self, key: str, sent: dict[str, Any], client: FhirClient | None, no_client_reason: str
+    ) -> _KeyResult:
+        if sent.get("resourceType") != "Bundle":
+            return _KeyResult(key, [sent])
+        has_next = any(isinstance(l, dict) and l.get("relation") == "next" for l in sent.get("link") or [])
+        if not has_next:
+            return _KeyResult(key, bundle_entries(sent))
+        if client is None:
+            return _KeyResult(key, bundle_entries(sent), note=f"later pages not read: {no_client_reason}")
+        try:
+            raw, truncated = client.follow_pages(sent, already_fetched=1)
+        except FhirFetchError as exc:
+            return _KeyResult(key, bundle_entries(sent), note=f"later pages not read: {exc}")
+        return _KeyResult(key, raw, truncated=truncated)
+
+    def _fetch_all(self, client: FhirClient, jobs: list[tuple[PrefetchTemplate, str]]) -> list[_KeyResult]:
+        def fetch(job: tuple[PrefetchTemplate, str]) -> _KeyResult:
+            template, query = job
+            try:
+                raw, truncated = client.search(query)
+            except FhirFetchError as exc:
+                return _KeyResult(template.key, [], str(exc))
+            return _KeyResult(template.key, raw, truncated=truncated)
+
+        if len(jobs) == 1:
+            return [fetch(jobs[0])]
+        with ThreadPoolExecutor(max_workers=min(6, len(jobs))) as pool:
+            return list(pool.map(fetch, jobs))
+
+    def _resolve_references(self, visit: VisitResources, client: FhirClient) -> None:
+        """Fetch performers and devices the Procedures point at but the prefetch did not carry."""
+        wanted: list[str] = []
+        for proc in visit.of_type("Procedure"):
+            for performer in proc.performer or []:
+                for ref in (performer.actor, performer.onBehalfOf):
+                    if ref is not None and ref.reference:
+                        wanted.append(ref.reference)
+            for focal in proc.focalDevice or []:
+                if focal.manipulated is not None and focal.manipulated.reference:
+                    wanted.append(focal.manipulated.reference)
+        for role in visit.of_type("PractitionerRole"):
+            if role.practitioner is not None and role.practitioner.reference:
+                wanted.append(role.practitioner.reference)
+        todo = []
+        for ref in dict.fromkeys(wanted):
+            parts = ref.split("/")
+            if len(parts) != 2 or parts[0] not in {"Practitioner", "PractitionerRole", "Device"}:
+                continue
+            if visit.by_reference(ref) is None:
+                todo.append(ref)
+        for ref in todo[:10]:
+            try:
+                raw = client.get_json(ref)
+            except FhirFetchError as exc:
+                visit.unavailable.append(f"{ref}: {exc}")
+                continue
+            models, issues = parse_many([raw], f"fhirServer:{ref.split('/')[0]}")
+            visit.extend(models)
+            visit.issues.extend(issues)

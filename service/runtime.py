@@ -1,0 +1,62 @@
+"""Everything one app instance builds once at start: settings, services, rules, validators, clients."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import requests
+
+from .cdshooks import validation
+from .cdshooks.cards import CardBuilder
+from .cdshooks.services import ServiceDefinition, build_services
+from .cdshooks.validation import HookRequest
+from .coding.engine import CodingEngine
+from .config import Settings
+from .fhir.client import Budget, FhirClient
+from .security.allowlist import fhir_server_allowed
+
+AuditSink = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    services: dict[str, ServiceDefinition]
+    engine: CodingEngine
+    cards: CardBuilder
+    http: requests.Session
+    audit_sinks: list[AuditSink] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Runtime":
+        validation.warm_up()
+        session = requests.Session()
+        session.trust_env = False  # never route patient data through an ambient proxy
+        adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=16, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return cls(
+            settings=settings,
+            services=build_services(settings),
+            engine=CodingEngine.load(settings),
+            cards=CardBuilder.load(settings),
+            http=session,
+        )
+
+    def fhir_server_allowed(self, url: str) -> bool:
+        s = self.settings
+        return fhir_server_allowed(url, s.fhir_server_allowlist, development_mode=s.development_mode)
+
+    def client_for(self, request: HookRequest, budget: Budget) -> FhirClient | None:
+        if not request.fhir_server or not self.fhir_server_allowed(request.fhir_server):
+            return None
+        s = self.settings
+        return FhirClient(
+            request.fhir_server,
+            request.access_token,
+            budget,
+            self.http,
+            connect_timeout_s=s.fhir_connect_timeout_ms / 1000,
+            max_pages=s.fhir_max_bundle_pages,
+            max_resources=s.max_prefetch_resources,
+        )

@@ -1,0 +1,72 @@
+"""Shared fixtures: the real app, a real HTTP server on loopback, and sample loading."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from service.app import create_app
+from service.config import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "fhir_samples"
+
+
+@pytest.fixture
+def settings(tmp_path: Path):
+    """Development-mode settings on a throw-away SQLite file, independent of the environment."""
+    return load_settings(environ={}, database_url=f"sqlite:///{tmp_path / 'pumpcds.db'}")
+
+
+@pytest.fixture
+def app(settings):
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class LiveServer:
+    def __init__(self, wsgi_app: Any) -> None:
+        self._server = make_server("127.0.0.1", 0, wsgi_app, threaded=True)
+        self.port = self._server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server_factory() -> Iterator[Callable[[Any], LiveServer]]:
+    """Start any WSGI app on a loopback port; all are shut down after the test."""
+    started: list[LiveServer] = []
+
+    def start(wsgi_app: Any) -> LiveServer:
+        server = LiveServer(wsgi_app).__enter__()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def live_server(app, live_server_factory):
+    return live_server_factory(app)
+
+
+def load_sample(relative: str) -> Any:
+    return json.loads((SAMPLES / relative).read_text())
