@@ -22,9 +22,40 @@ def settings(tmp_path: Path):
     return load_settings(environ={}, database_url=f"sqlite:///{tmp_path / 'pumpcds.db'}")
 
 
+def response_problems(body: Any) -> list[str]:
+    """Every CDS Hooks 2.0 response rule we can check: the JSON Schema plus the invariants checker."""
+    from service.cdshooks.validation import validator
+
+    problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator("response").iter_errors(body)]
+    try:
+        from service.cdshooks.response import check_response
+    except ImportError:
+        return problems
+    return problems + [p for p in check_response(body) if p not in problems]
+
+
+def install_response_check(flask_app: Any) -> list[str]:
+    """Check every 200 answer of a hook endpoint this app gives during a test."""
+    problems: list[str] = []
+
+    @flask_app.after_request
+    def _check(resp):  # type: ignore[no-untyped-def]
+        from flask import request
+
+        parts = request.path.strip("/").split("/")
+        if request.method == "POST" and len(parts) == 2 and parts[0] == "cds-services" and resp.status_code == 200:
+            problems.extend(f"{request.path}: {p}" for p in response_problems(json.loads(resp.get_data())))
+        return resp
+
+    return problems
+
+
 @pytest.fixture
 def app(settings):
-    return create_app(settings)
+    flask_app = create_app(settings)
+    problems = install_response_check(flask_app)
+    yield flask_app
+    assert problems == [], "non-conformant CDS Hooks responses: " + "; ".join(problems[:5])
 
 
 @pytest.fixture
