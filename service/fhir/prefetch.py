@@ -84,20 +84,21 @@ class PrefetchResolver:
         self, request: HookRequest, client: FhirClient | None, no_client_reason: str = "no fhirServer in the request"
     ) -> VisitResources:
         visit = VisitResources(context=request.context, hook=request.hook)
-        for ctx_key in request.service.resource_context:
-            bundle = request.context.get(ctx_key) or {}
-            orders, issues = parse_many(bundle_entries(bundle), ctx_key)
-            visit.draft_orders.extend(orders)
-            visit.issues.extend(issues)
-
         prefetch = request.prefetch or {}
         total = sum(_count(v) for v in prefetch.values() if v is not None)
+        total += sum(_count(request.context.get(k) or {}) for k in request.service.resource_context)
         if total > self._max_resources:
             raise ApiError(
                 413,
-                f"prefetch holds {total} resources; this service accepts at most {self._max_resources}",
+                f"the request carries {total} resources (prefetch and draft orders); "
+                f"this service accepts at most {self._max_resources}",
                 "prefetch",
             )
+
+        for ctx_key in request.service.resource_context:
+            orders, issues = parse_many(bundle_entries(request.context.get(ctx_key) or {}), ctx_key)
+            visit.draft_orders.extend(orders)
+            visit.issues.extend(issues)
 
         to_fetch: list[tuple[PrefetchTemplate, str]] = []
         results: list[_KeyResult] = []
