@@ -51,6 +51,18 @@ def _schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_fhir_server(args: argparse.Namespace) -> int:
+    from .devtools.fhir_server import FhirTestServer
+
+    store = FhirTestServer().load_dir(Path(args.dir))
+    print(
+        f"demo FHIR server with {len(store.resources)} resources at http://{args.host}:{args.port}/fhir",
+        file=sys.stderr,
+    )
+    store.wsgi().run(host=args.host, port=args.port, threaded=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pumpcds", description="CDS Hooks service for implanted drug-pump visit coding")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     schemas = sub.add_parser("schemas", help="write the JSON Schemas the service enforces")
     schemas.add_argument("--out", default="schemas")
     schemas.set_defaults(func=_schemas)
+    demo = sub.add_parser("demo-fhir-server", help="serve FHIR JSON files at /fhir for trying requests without prefetch")
+    demo.add_argument("--dir", default="fhir_samples/fhir_server")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8081)
+    demo.set_defaults(func=_demo_fhir_server)
     return parser
 
 

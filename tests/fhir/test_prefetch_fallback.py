@@ -8,7 +8,7 @@ import pytest
 from service.cdshooks.services import ORDER_SIGN_SERVICE_ID, ENCOUNTER_CLOSE_SERVICE_ID
 from service.cdshooks.invoke import invoke
 from service.fhir.client import Budget, FhirClient, FhirFetchError
-from tests.fhir_server import Fault, FhirTestServer
+from service.devtools.fhir_server import Fault, FhirTestServer
 
 TOKEN = "fhir-access-token-7f3a"
 

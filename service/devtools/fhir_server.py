@@ -1,7 +1,9 @@
-"""A small but real FHIR R4 REST server for tests: reads, searches with paging, and injectable faults.
+"""A small but real FHIR R4 REST server for tests and demos: reads, searches with paging, faults.
 
-It serves JSON resources loaded from files (e.g. `fhir_samples/fhir_server/`) or given in code,
-over a real loopback socket, and records every request it gets (path, query, headers).
+It serves JSON resources loaded from files (e.g. `fhir_samples/fhir_server/`) or given in code
+at `/fhir`, and records every request it gets (path, query, headers) so tests can assert on
+what the service sent. `pumpcds demo-fhir-server` runs it for trying prefetch-less requests.
+Development only: no authentication, everything in memory.
 """
 from __future__ import annotations
 
