@@ -11,6 +11,8 @@ from werkzeug.exceptions import HTTPException
 from .config import Settings, load_settings
 from .errors import ApiError, operation_outcome
 from .runtime import Runtime
+from .logging_setup import configure_logging, install_request_logging
+from .security.http import install_client_auth
 
 log = logging.getLogger("pumpcds")
 
@@ -29,6 +31,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     settings = settings or load_settings()
     if overrides:
         settings = settings.with_overrides(**overrides)
+    configure_logging(settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -49,6 +52,10 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     for module in (discovery, hooks, feedback, health, openapi, docs):
         app.register_blueprint(module.bp)
+
+    # request log line first, so refused calls are logged too; then client JWT auth (issue 5)
+    install_request_logging(app, app.extensions["pumpcds"].audit_sinks)
+    install_client_auth(app, settings)
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> tuple[Response, int]:

@@ -63,6 +63,12 @@ class Settings:
     jwt_issuers_path: str = ""
     jwt_max_lifetime_s: int = 3600
     jwt_clock_skew_s: int = 60
+    # jti replay store: auto (Redis if REDIS_URL, else the database outside development mode,
+    # else in-process memory) | memory | database | redis
+    jwt_replay_store: str = "auto"
+    jwt_jku_timeout_ms: int = 2000  # connect and read timeout for fetching a client's JWKS
+    jwt_jwks_cache_s: int = 3600  # how long keys fetched from a jku are trusted without refetch
+    jwt_jwks_refresh_cooldown_s: int = 30  # at most one refetch per jku in this time on an unknown kid
     log_level: str = "INFO"
 
     def with_overrides(self, **changes: Any) -> "Settings":

@@ -1,0 +1,85 @@
+"""Wire client authentication and the extra security headers into the Flask app.
+
+Protected: everything under /cds-services (discovery, services, feedback), except CORS
+preflights (OPTIONS carries no token). Health, metrics, OpenAPI and documentation pages are open.
+The JWT `aud` is checked against `public_base_url` + the request path, never `request.url`,
+which is wrong behind a TLS-terminating proxy.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, jsonify, request
+
+from ..config import Settings
+from .jwt_auth import AuthFailure, ClientAuthenticator, bearer_token
+from .replay import ReplayStoreUnavailable
+
+log = logging.getLogger("pumpcds.security")
+
+PROTECTED_ROOT = "/cds-services"
+
+# The same body for every authentication failure: the reason goes to the log only.
+UNAUTHORIZED_BODY = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "login", "diagnostics": "authentication required"}],
+}
+UNAVAILABLE_BODY = {
+    "resourceType": "OperationOutcome",
+    "issue": [{"severity": "error", "code": "transient", "diagnostics": "authentication temporarily unavailable"}],
+}
+
+
+def is_protected(path: str) -> bool:
+    return path == PROTECTED_ROOT or path.startswith(PROTECTED_ROOT + "/")
+
+
+def endpoint_audience(settings: Settings, path: str) -> str:
+    return settings.public_base_url.rstrip("/") + path
+
+
+def install_client_auth(app: Flask, settings: Settings) -> ClientAuthenticator | None:
+    """Require a valid client JWT on protected routes unless in development mode."""
+    _install_headers(app, settings)
+    if settings.development_mode:
+        return None  # the development-mode warning is logged once, by create_app
+    authenticator = ClientAuthenticator.from_settings(settings)
+    if not authenticator.issuers:
+        log.error("no JWT issuers registered (jwt_issuers_path): every call to /cds-services will be refused")
+    app.extensions["pumpcds.auth"] = authenticator
+
+    @app.before_request
+    def _require_client_jwt() -> tuple[Response, int] | None:
+        if request.method == "OPTIONS" or not is_protected(request.path):
+            return None
+        try:
+            token = bearer_token(request.headers.get("Authorization"))
+            client = authenticator.verify(token, endpoint_audience(settings, request.path))
+        except AuthFailure as failure:
+            g.auth_failure = failure.reason
+            log.warning("client JWT rejected: %s", failure.reason)
+            resp = jsonify(UNAUTHORIZED_BODY)
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="cds-services"'
+            return resp, 401
+        except ReplayStoreUnavailable as exc:
+            log.error("client JWT not checked: %s", exc)
+            return jsonify(UNAVAILABLE_BODY), 503
+        g.client_iss = client.iss
+        g.client_tenant = client.tenant
+        return None
+
+    return authenticator
+
+
+def _install_headers(app: Flask, settings: Settings) -> None:
+    https = settings.public_base_url.startswith("https://")
+
+    @app.after_request
+    def _no_store(resp: Response) -> Response:
+        # Answers can carry patient data: no cache, proxy or browser history may keep them.
+        resp.headers.setdefault("Cache-Control", "no-store")
+        resp.headers.setdefault("Pragma", "no-cache")
+        resp.headers.setdefault("Expires", "0")
+        if https:
+            resp.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return resp

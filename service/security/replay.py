@@ -1,0 +1,146 @@
+"""`jti` replay protection: a token is accepted once; its `jti` is remembered until it expires.
+
+One process: an in-memory TTL set. Several workers or replicas: a store they share, so a token
+replayed to another worker is still refused — the service's database (table `jwt_replay`) or
+Redis (`SET NX EX`). Keys are SHA-256 of issuer + jti, so nothing of the token is stored.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Protocol
+
+from sqlalchemy import Column, Float, Index, String, Table, create_engine, delete, insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from ..config import ConfigError, Settings
+from ..store.schema import metadata
+
+log = logging.getLogger("pumpcds.security")
+
+jwt_replay = Table(
+    "jwt_replay",
+    metadata,
+    Column("jti_hash", String(64), primary_key=True),
+    Column("expires_at", Float, nullable=False),
+    Index("ix_jwt_replay_expires_at", "expires_at"),
+)
+
+REPLAY_STORES = ("auto", "memory", "database", "redis")
+
+
+class ReplayStoreUnavailable(Exception):
+    """The shared replay store did not answer; the call cannot be authenticated safely."""
+
+
+class ReplayCache(Protocol):
+    def first_use(self, iss: str, jti: str, ttl_s: float) -> bool:
+        """Record the jti; True if it was not seen before (within its lifetime)."""
+
+
+def replay_key(iss: str, jti: str) -> str:
+    return hashlib.sha256(f"{iss}\0{jti}".encode()).hexdigest()
+
+
+class MemoryReplayCache:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def first_use(self, iss: str, jti: str, ttl_s: float) -> bool:
+        key, now = replay_key(iss, jti), self._clock()
+        with self._lock:
+            if len(self._seen) > 10_000:
+                self._seen = {k: t for k, t in self._seen.items() if t > now}
+            expires = self._seen.get(key)
+            if expires is not None and expires > now:
+                return False
+            self._seen[key] = now + max(ttl_s, 1.0)
+            return True
+
+
+def _engine_for(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        raw = url.split("///", 1)[-1]
+        if raw and raw != ":memory:":
+            Path(raw).parent.mkdir(parents=True, exist_ok=True)
+        return create_engine(url, connect_args={"timeout": 15})
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+class DatabaseReplayCache:
+    """jtis in the service's database, shared by every worker that uses it."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self._clock = clock
+        self._inserts = 0
+        try:
+            metadata.create_all(engine, tables=[jwt_replay])
+        except OperationalError:
+            # another worker created it at the same moment; the table is there now
+            metadata.create_all(engine, tables=[jwt_replay])
+
+    @classmethod
+    def from_url(cls, url: str) -> "DatabaseReplayCache":
+        return cls(_engine_for(url))
+
+    def first_use(self, iss: str, jti: str, ttl_s: float) -> bool:
+        key, now = replay_key(iss, jti), self._clock()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(jwt_replay).where(jwt_replay.c.jti_hash == key, jwt_replay.c.expires_at <= now))
+                conn.execute(insert(jwt_replay).values(jti_hash=key, expires_at=now + max(ttl_s, 1.0)))
+        except IntegrityError:
+            return False
+        except SQLAlchemyError as exc:
+            raise ReplayStoreUnavailable(f"database replay store failed ({type(exc).__name__})") from None
+        self._inserts += 1
+        if self._inserts % 500 == 0:
+            self._purge(now)
+        return True
+
+    def _purge(self, now: float) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(jwt_replay).where(jwt_replay.c.expires_at <= now))
+        except SQLAlchemyError:
+            log.warning("purging expired jtis failed; will retry later")
+
+
+class RedisReplayCache:
+    def __init__(self, url: str, prefix: str = "pumpcds:jti:") -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self._prefix = prefix
+
+    def first_use(self, iss: str, jti: str, ttl_s: float) -> bool:
+        import redis
+
+        try:
+            stored = self._redis.set(self._prefix + replay_key(iss, jti), b"1", nx=True, ex=max(int(ttl_s) + 1, 1))
+        except redis.RedisError as exc:
+            raise ReplayStoreUnavailable(f"redis replay store failed ({type(exc).__name__})") from None
+        return bool(stored)
+
+
+def replay_cache_for(settings: Settings) -> ReplayCache:
+    """`auto`: Redis when REDIS_URL is set, else the database outside development mode, else memory."""
+    choice = getattr(settings, "jwt_replay_store", "auto") or "auto"
+    if choice not in REPLAY_STORES:
+        raise ConfigError(f"jwt_replay_store must be one of {', '.join(REPLAY_STORES)}, got {choice!r}")
+    if choice == "auto":
+        choice = "redis" if settings.redis_url else ("memory" if settings.development_mode else "database")
+    if choice == "redis":
+        if not settings.redis_url:
+            raise ConfigError("jwt_replay_store is 'redis' but REDIS_URL is not set")
+        return RedisReplayCache(settings.redis_url)
+    if choice == "database":
+        return DatabaseReplayCache.from_url(settings.database_url)
+    return MemoryReplayCache()
