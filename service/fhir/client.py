@@ -13,6 +13,8 @@ from urllib.parse import urljoin, urlsplit
 import orjson
 import requests
 
+from ..security.allowlist import within_base
+
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 
 
@@ -68,8 +70,8 @@ class FhirClient:
         return f"FhirClient({self.base_url!r})"
 
     def _on_server(self, url: str) -> bool:
-        s = urlsplit(url)
-        return (s.scheme, s.netloc.lower()) == self._origin and s.path.startswith(self._path_prefix)
+        # same scheme, host, port and path prefix; no dot segments or encoded slashes (issue 5)
+        return within_base(url, self.base_url)
 
     def get_json(self, url_or_path: str) -> dict[str, Any]:
         url = url_or_path if "://" in url_or_path else urljoin(self.base_url, url_or_path.lstrip("/"))

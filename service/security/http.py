@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..config import Settings
 from .jwt_auth import AuthFailure, ClientAuthenticator, bearer_token
@@ -42,6 +43,7 @@ def install_client_auth(app: Flask, settings: Settings) -> ClientAuthenticator |
     """Require a valid client JWT on protected routes unless in development mode."""
     _install_headers(app, settings)
     if settings.development_mode:
+        _install_streamed_body_limit(app)
         return None  # the development-mode warning is logged once, by create_app
     authenticator = ClientAuthenticator.from_settings(settings)
     if not authenticator.issuers:
@@ -68,7 +70,21 @@ def install_client_auth(app: Flask, settings: Settings) -> ClientAuthenticator |
         g.client_tenant = client.tenant
         return None
 
+    _install_streamed_body_limit(app)
     return authenticator
+
+
+def _install_streamed_body_limit(app: Flask) -> None:
+    """413 for a chunked body over MAX_CONTENT_LENGTH (Werkzeug would silently truncate it)."""
+
+    @app.before_request
+    def _limit_streamed_body() -> None:
+        limit = app.config.get("MAX_CONTENT_LENGTH")
+        if not limit or request.content_length is not None or request.method in ("GET", "HEAD", "OPTIONS"):
+            return
+        data = request.get_data(cache=True)  # reads at most `limit` bytes, kept for the view
+        if len(data) >= limit and request.environ["wsgi.input"].read(1):
+            raise RequestEntityTooLarge()
 
 
 def _install_headers(app: Flask, settings: Settings) -> None:
