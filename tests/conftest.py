@@ -101,3 +101,26 @@ def live_server(app, live_server_factory):
 
 def load_sample(relative: str) -> Any:
     return json.loads((SAMPLES / relative).read_text())
+
+
+# --- issue 5: session-wide log capture, checked for patient data and tokens by a test run last ---
+
+
+def pytest_configure(config):  # type: ignore[no-untyped-def]
+    config.addinivalue_line("markers", "run_last: run after every other test (log hygiene over the whole run)")
+
+
+def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
+    items.sort(key=lambda item: item.get_closest_marker("run_last") is not None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_log_capture():
+    import logging
+
+    from tests.security.logcapture import SESSION_LOG
+
+    root = logging.getLogger()
+    root.addHandler(SESSION_LOG)
+    yield SESSION_LOG
+    root.removeHandler(SESSION_LOG)
