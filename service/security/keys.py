@@ -87,6 +87,7 @@ class _Cached:
     keys: dict[str, VerificationKey] = field(default_factory=dict)
     fetched_at: float | None = None  # last successful fetch
     tried_at: float = float("-inf")  # last attempt, successful or not
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class JkuKeyCache:
@@ -110,8 +111,9 @@ class JkuKeyCache:
         self._session.trust_env = False
 
     def key(self, url: str, kid: str) -> VerificationKey | None:
-        with self._lock:
+        with self._lock:  # one lock per URL: a slow key endpoint does not stall other issuers
             entry = self._entries.setdefault(url, _Cached())
+        with entry.lock:
             now = self._clock()
             stale = entry.fetched_at is None or now - entry.fetched_at > self.ttl_s
             if stale and now - entry.tried_at >= min(self.cooldown_s, self.ttl_s):

@@ -80,11 +80,21 @@ class DatabaseReplayCache:
         self.engine = engine
         self._clock = clock
         self._inserts = 0
-        try:
-            metadata.create_all(engine, tables=[jwt_replay])
-        except OperationalError:
-            # another worker created it at the same moment; the table is there now
-            metadata.create_all(engine, tables=[jwt_replay])
+        self._table_ready = False
+        self._ensure_table()
+
+    def _ensure_table(self) -> None:
+        """Create `jwt_replay` if missing (also when the store module's own migration has not run)."""
+        if self._table_ready:
+            return
+        for attempt in range(2):  # a second worker may be creating it at the same moment
+            try:
+                metadata.create_all(self.engine, tables=[jwt_replay])
+                self._table_ready = True
+                return
+            except OperationalError as exc:
+                if attempt:
+                    log.error("jwt_replay table not available yet (%s); calls are refused until it is", type(exc).__name__)
 
     @classmethod
     def from_url(cls, url: str) -> "DatabaseReplayCache":
@@ -92,6 +102,7 @@ class DatabaseReplayCache:
 
     def first_use(self, iss: str, jti: str, ttl_s: float) -> bool:
         key, now = replay_key(iss, jti), self._clock()
+        self._ensure_table()
         try:
             with self.engine.begin() as conn:
                 conn.execute(delete(jwt_replay).where(jwt_replay.c.jti_hash == key, jwt_replay.c.expires_at <= now))
