@@ -103,6 +103,8 @@ class ClientAuthenticator:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise AuthFailure("header kid is missing")
+        if "crit" in header or "b64" in header:
+            raise AuthFailure("critical or b64 header extensions are not supported")  # RFC 7515 4.1.11
         iss = unverified.get("iss")
         issuer = self.issuers.get(iss) if isinstance(iss, str) else None
         if issuer is None:

@@ -113,6 +113,11 @@ def test_missing_kid(secure_client, caplog):
     assert "kid is missing" in reasons(caplog)
 
 
+def test_unknown_critical_header_extension(secure_client):
+    token = mint(DISCOVERY, headers={"crit": ["exp-ext"], "exp-ext": 1})
+    assert refused(secure_client.get(DISCOVERY, headers=auth(token)))
+
+
 def test_unknown_kid(secure_client, caplog):
     token = mint(DISCOVERY, headers={"kid": "not-a-registered-kid"})
     assert refused(secure_client.get(DISCOVERY, headers=auth(token)))
