@@ -53,6 +53,18 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     for module in (discovery, hooks, feedback, health, openapi, docs):
         app.register_blueprint(module.bp)
 
+    from . import metrics as metrics_module
+    from .api import metrics
+
+    app.register_blueprint(metrics.bp)
+    if settings.benchmark_baseline:
+        from .api import baseline
+
+        app.register_blueprint(baseline.bp)
+
+    # metrics timing first, so refused calls are timed too (issue 6)
+    runtime = app.extensions["pumpcds"]
+    metrics_module.install_metrics(app, runtime.audit_sinks, runtime.http)
     # request log line first, so refused calls are logged too; then client JWT auth (issue 5)
     install_request_logging(app, app.extensions["pumpcds"].audit_sinks)
     install_client_auth(app, settings)

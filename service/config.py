@@ -70,6 +70,10 @@ class Settings:
     jwt_jwks_cache_s: int = 3600  # how long keys fetched from a jku are trusted without refetch
     jwt_jwks_refresh_cooldown_s: int = 30  # at most one refetch per jku in this time on an unknown kid
     log_level: str = "INFO"
+    # Benchmarks only (bench/, issue 6): a bare endpoint at /benchmark/baseline answering a static
+    # response of benchmark_baseline_bytes bytes. Never on in production.
+    benchmark_baseline: bool = False
+    benchmark_baseline_bytes: int = 4096
 
     def with_overrides(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **_coerce_all(changes))

@@ -43,6 +43,7 @@ class HookResult:
             "card_uuids": self.card_uuids,
             "latency_ms": round(self.latency_ms, 2),
             "fhir_calls": self.fhir_calls,
+            "fhir_failures": self.fhir_failures,
             "error": self.error,
         }
 

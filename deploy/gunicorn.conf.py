@@ -1,0 +1,91 @@
+"""Production gunicorn settings for pumpcds: ``gunicorn -c deploy/gunicorn.conf.py``.
+
+Every value can be changed through the environment without editing this file:
+PUMPCDS_BIND / PORT, WEB_CONCURRENCY (workers), PUMPCDS_THREADS, PUMPCDS_WORKER_TIMEOUT_S,
+PROMETHEUS_MULTIPROC_DIR. See docs/deployment.md.
+
+Why these choices:
+- Workers from the CPUs this process may use (``os.sched_getaffinity``; a container's CPU limit
+  should be passed as WEB_CONCURRENCY because affinity does not see CFS quotas).
+- ``gthread`` workers: a hook whose prefetch is incomplete waits up to ``fhir_time_budget_ms`` on
+  the EHR's FHIR server; threads keep the worker serving other calls meanwhile, and they keep
+  HTTP connections alive between the EHR (or its proxy) and the service.
+- Timeouts far below what an EHR waits for a CDS service (CDS Hooks advises answering within
+  about 500 ms): the service's own FHIR budget is 300 ms, so a worker silent for 10 s is stuck.
+- The app is loaded once in the master (``preload_app``) so a broken configuration fails at
+  start, and the workers share the imported FHIR model classes copy-on-write.
+- Prometheus metrics in multiprocess mode so ``GET /metrics`` on any worker reports all workers.
+"""
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import tempfile
+
+
+def _cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+bind = os.environ.get("PUMPCDS_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8080')}"
+workers = int(os.environ.get("WEB_CONCURRENCY") or _cpus() + 1)
+worker_class = "gthread"
+threads = int(os.environ.get("PUMPCDS_THREADS") or 4)
+timeout = int(os.environ.get("PUMPCDS_WORKER_TIMEOUT_S") or 10)
+graceful_timeout = 10
+keepalive = 75  # longer than common load balancer idle timeouts (60 s), so they close first
+backlog = 512
+max_requests = 0  # no periodic recycling needed: memory does not grow (docs/benchmarks.md)
+preload_app = True
+wsgi_app = "service.app:create_app()"  # settings from PUMPCDS_CONFIG and the environment
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+limit_request_line = 8190
+limit_request_fields = 100
+
+# One JSON object per request on stdout; ids and codes only (no query string, no body, no token).
+accesslog = os.environ.get("PUMPCDS_ACCESS_LOG", "-")
+access_log_format = (
+    '{"ts":"%(t)s","logger":"gunicorn.access","method":"%(m)s","path":"%(U)s","status":%(s)s,'
+    '"bytes":"%(B)s","duration_us":%(D)s,"request_id":"%({x-request-id}o)s","worker":"%(p)s"}'
+)
+errorlog = "-"
+loglevel = os.environ.get("PUMPCDS_GUNICORN_LOG_LEVEL", "info")
+
+# Prometheus multiprocess mode: must be set before prometheus_client is first imported, which
+# happens when the app is preloaded after this file has been read.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pumpcds-prometheus-")
+_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """Start with an empty metrics directory: values of an earlier run must not be summed in."""
+    os.makedirs(_METRICS_DIR, exist_ok=True)
+    for name in os.listdir(_METRICS_DIR):
+        path = os.path.join(_METRICS_DIR, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+
+
+def post_fork(server, worker):  # type: ignore[no-untyped-def]
+    """Database connections opened in the master must not be shared by the forked workers."""
+    try:
+        from sqlalchemy.engine import Engine
+    except ImportError:  # pragma: no cover
+        return
+    for obj in gc.get_objects():
+        if isinstance(obj, Engine):
+            obj.dispose(close=False)
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
