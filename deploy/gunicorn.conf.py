@@ -7,9 +7,12 @@ PROMETHEUS_MULTIPROC_DIR. See docs/deployment.md.
 Why these choices:
 - Workers from the CPUs this process may use (``os.sched_getaffinity``; a container's CPU limit
   should be passed as WEB_CONCURRENCY because affinity does not see CFS quotas).
-- ``gthread`` workers: a hook whose prefetch is incomplete waits up to ``fhir_time_budget_ms`` on
-  the EHR's FHIR server; threads keep the worker serving other calls meanwhile, and they keep
-  HTTP connections alive between the EHR (or its proxy) and the service.
+- ``gthread`` workers with ONE thread by default: the hook's work is CPU-bound (parsing FHIR JSON),
+  and threads of one worker only take turns on the GIL; the benchmark (docs/benchmarks.md) measured
+  clearly better throughput and p99 with 1 thread than with 2 or 4. gthread (not sync) keeps HTTP
+  connections alive between the EHR (or its proxy) and the service. Where EHRs often send no
+  prefetch, so the service waits up to ``fhir_time_budget_ms`` on their FHIR server, raise
+  PUMPCDS_THREADS to 2-4 so a worker serves other calls while it waits.
 - Timeouts far below what an EHR waits for a CDS service (CDS Hooks advises answering within
   about 500 ms): the service's own FHIR budget is 300 ms, so a worker silent for 10 s is stuck.
 - The app is loaded once in the master (``preload_app``) so a broken configuration fails at
@@ -34,7 +37,7 @@ def _cpus() -> int:
 bind = os.environ.get("PUMPCDS_BIND") or f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY") or _cpus() + 1)
 worker_class = "gthread"
-threads = int(os.environ.get("PUMPCDS_THREADS") or 4)
+threads = int(os.environ.get("PUMPCDS_THREADS") or 1)
 timeout = int(os.environ.get("PUMPCDS_WORKER_TIMEOUT_S") or 10)
 graceful_timeout = 10
 keepalive = 75  # longer than common load balancer idle timeouts (60 s), so they close first

@@ -20,8 +20,10 @@ BASELINE_PATH = "/benchmark/baseline"
 def static_body(size: int) -> bytes:
     """A valid, empty-handed CDS Hooks response padded to exactly ``size`` bytes (when size allows)."""
     shell = orjson.dumps({"cards": [], "extension": {"org.pumpcds.benchmark-padding": ""}})
-    pad = max(0, size - len(shell))
-    return orjson.dumps({"cards": [], "extension": {"org.pumpcds.benchmark-padding": "x" * pad}})
+    if size < len(shell):  # too small for the padding field: pad with JSON whitespace instead
+        empty = orjson.dumps({"cards": []})
+        return empty + b"\n" * max(0, size - len(empty))
+    return orjson.dumps({"cards": [], "extension": {"org.pumpcds.benchmark-padding": "x" * (size - len(shell))}})
 
 
 _cache: dict[int, bytes] = {}

@@ -139,7 +139,7 @@ def test_baseline_endpoint_is_off_by_default(client):
     assert client.post(BASELINE_PATH, json={}).status_code == 404
 
 
-@pytest.mark.parametrize("size", [200, 4096, 20000])
+@pytest.mark.parametrize("size", [13, 200, 4096, 20000])
 def test_baseline_answers_a_valid_static_response_of_the_configured_size(settings, size):
     client = create_app(settings, benchmark_baseline=True, benchmark_baseline_bytes=size).test_client()
     resp = client.post(BASELINE_PATH, json=order_sign_request(5))
