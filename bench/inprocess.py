@@ -19,6 +19,7 @@ from service.fhir.prefetch import PrefetchResolver
 from service.runtime import Runtime
 
 from .timing import Timing, linear_fit, time_calls
+from . import visits
 from .visits import SERVICE_ID, order_sign_request, resource_count
 
 GROWTH_SIZES = (5, 10, 30, 60, 100, 200, 300)
@@ -39,6 +40,7 @@ class InProcessResult:
     fits: dict[str, tuple[float, float, float]]
     profile_top: str
     engine_provisional: bool
+    per_type: dict[str, tuple[Timing, Timing]] = field(default_factory=dict)  # parse, of which normalize
 
 
 def _stage_calls(rt: Runtime, body: dict[str, Any]) -> tuple[dict[str, Callable[[], object]], int, int]:
@@ -56,6 +58,20 @@ def _stage_calls(rt: Runtime, body: dict[str, Any]) -> tuple[dict[str, Callable[
         "invoke": lambda: invoke(rt, SERVICE_ID, body),
     }
     return calls, len(assessment.findings), len(cards)
+
+
+def per_type_parse(max_seconds: float) -> dict[str, tuple[Timing, Timing]]:
+    """Cost of parsing one resource of each type in the synthetic visit, and of normalising it."""
+    from service.fhir.normalize import normalize_resource
+    from service.fhir.parse import parse_resource
+
+    samples = (visits.procedure(1), visits.observation(1), visits.medication_administration(1), visits.device(),
+               visits.coverage(), visits.practitioner(), visits.practitioner_role(), visits.draft_refill_order())
+    return {
+        raw["resourceType"]: (time_calls(lambda: parse_resource(raw, "bench"), max_seconds=max_seconds),
+                              time_calls(lambda: normalize_resource(raw), max_seconds=max_seconds))
+        for raw in samples
+    }
 
 
 def profile_invoke(rt: Runtime, body: dict[str, Any], runs: int = 200, top: int = 25) -> str:
@@ -88,4 +104,5 @@ def run(max_seconds_per_stage: float = 2.0) -> InProcessResult:
     import service.coding.engine as engine_module
 
     provisional = "PROVISIONAL" in (engine_module.__doc__ or "")
-    return InProcessResult(sizes, fits, profile_invoke(rt, order_sign_request(30)), provisional)
+    return InProcessResult(sizes, fits, profile_invoke(rt, order_sign_request(30)), provisional,
+                           per_type_parse(max_seconds_per_stage / 2))

@@ -77,6 +77,8 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
     w(f"| CPU | {_cpu_model()} |")
     w(f"| CPUs usable | {len(os.sched_getaffinity(0))} (load generator and server share them) |")
     w(f"| Memory | {_memory_total()} |")
+    w(f"| Load average at the end (1/5/15 min) | {' / '.join(f'{x:.2f}' for x in os.getloadavg())} "
+      "(other work on the machine during the run shows up here and as p99 spikes) |")
     w(f"| OS | {platform.system()} {platform.release()} |")
     w(f"| Python | {platform.python_implementation()} {platform.python_version()} |")
     w(f"| Libraries | {', '.join(f'{n} {_version(n)}' for n in LIBRARIES)} |")
@@ -132,6 +134,13 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
     w("\nA linear stage has R^2 near 1 and a 300/30 ratio near 10 (less when a fixed cost dominates); "
       "stages with a slope near 0 do not grow with the visit.\n")
 
+    w("### Parsing cost per resource type\n")
+    w("`parse_resource` on one resource of each type of the synthetic visit (median of many runs), and "
+      "the part of it spent in `normalize_resource`; the rest is pydantic validation of the R4B model.\n")
+    w("| resource type | parse us | of which normalize us |\n|---|---:|---:|")
+    for rtype, (parse, norm) in ip.per_type.items():
+        w(f"| {rtype} | {parse.median_ms * 1000:.0f} | {norm.median_ms * 1000:.0f} |")
+    w("")
     w("## 2. Over HTTP, side by side with the baseline\n")
     w(f"Same gunicorn server, same app, same {hp.request_bytes:,}-byte request body ({TYPICAL} resources); "
       f"the baseline (`/benchmark/baseline`, on only with `benchmark_baseline: true`) reads the body and "
