@@ -1,0 +1,99 @@
+"""The code table (service/coding/data/codes.yaml): what each code requires and what the record must show.
+
+The same data drives code selection checks, the documentation checklist findings and the
+checklist pages served at /docs/codes/<code>, so a page can never disagree with a card.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .terminology import Concept, concept
+
+CODES_PATH = Path(__file__).parent / "data" / "codes.yaml"
+
+CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
+HCPCS_SYSTEM = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+SYSTEM_URIS = {"cpt": CPT_SYSTEM, "hcpcs": HCPCS_SYSTEM}
+
+
+@dataclass(frozen=True)
+class CodeInfo:
+    code: str
+    system: str  # canonical URI
+    family: str
+    summary: str
+    pump_kinds: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    reprogrammed: bool | None = None  # None: the code says nothing about it
+    refilled: bool | None = None
+    requires_qhp: bool | None = None
+    staff_code: str | None = None  # the same service when clinical staff do it
+    qhp_code: str | None = None  # the same service when it needs physician/QHP skill
+    documentation: tuple[str, ...] = ()
+    verification: str = "I"
+    source: str = ""
+
+    @property
+    def pump_family(self) -> bool:
+        """62367-62370 and 95990/95991: at most one of these per session."""
+        return self.family in {"spinal-pump", "spinal-refill"}
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    version: str
+    codes: dict[str, CodeInfo]
+    common_documentation: tuple[str, ...]
+
+    @classmethod
+    def load(cls, path: Path = CODES_PATH) -> "CodeTable":
+        with path.open(encoding="utf-8") as fh:
+            raw: dict[str, Any] = yaml.safe_load(fh)
+        codes = {}
+        for code, spec in raw["codes"].items():
+            spec = dict(spec)
+            spec["system"] = SYSTEM_URIS[spec["system"]]
+            for key in ("pump_kinds", "targets", "documentation"):
+                spec[key] = tuple(spec.get(key, ()))
+            codes[str(code)] = CodeInfo(code=str(code), **spec)
+        table = cls(str(raw["version"]), codes, tuple(raw.get("common_documentation", ())))
+        table.check()
+        return table
+
+    def check(self) -> None:
+        """Fail at start, not at a clinician's signature, when the data names unknown concepts."""
+        for info in self.codes.values():
+            for element in (*info.documentation, *self.common_documentation):
+                concept(element)
+            for kind in (*info.pump_kinds, *info.targets):
+                concept(kind)
+            for other in (info.staff_code, info.qhp_code):
+                if other is not None and other not in self.codes:
+                    raise ValueError(f"codes.yaml: {info.code} points to unknown code {other}")
+
+    def get(self, code: str | None) -> CodeInfo | None:
+        return self.codes.get(code) if code else None
+
+    def pump_family_codes(self) -> list[str]:
+        return [c for c, i in self.codes.items() if i.pump_family]
+
+    def checklist(self, code: str) -> list[Concept]:
+        """Every element the record must show for this code: the common ones, then the code's own."""
+        info = self.codes.get(code)
+        if info is None:
+            return []
+        elements = (*self.common_documentation, *info.documentation) if info.pump_family else info.documentation
+        seen: dict[str, Concept] = {}
+        for e in elements:
+            seen.setdefault(e, concept(e))
+        return list(seen.values())
+
+
+@lru_cache(maxsize=1)
+def default_code_table() -> CodeTable:
+    return CodeTable.load()
