@@ -14,6 +14,7 @@ from .coding.engine import CodingEngine
 from .config import Settings
 from .fhir.client import Budget, FhirClient
 from .security.allowlist import fhir_server_allowed
+from .store.db import Store
 
 AuditSink = Callable[[dict[str, Any]], None]
 
@@ -26,22 +27,31 @@ class Runtime:
     cards: CardBuilder
     http: requests.Session
     audit_sinks: list[AuditSink] = field(default_factory=list)
+    # audit and feedback database; None only for runtimes built without storage
+    store: Store | None = None
 
     @classmethod
-    def build(cls, settings: Settings) -> "Runtime":
+    def build(cls, settings: Settings, *, with_store: bool = True) -> "Runtime":
         validation.warm_up()
         session = requests.Session()
         session.trust_env = False  # never route patient data through an ambient proxy
         adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=16, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        return cls(
+        runtime = cls(
             settings=settings,
             services=build_services(settings),
             engine=CodingEngine.load(settings),
             cards=CardBuilder.load(settings),
             http=session,
         )
+        if with_store:
+            # schema created or migrated now; if the database is down the service still starts
+            # (hooks answer, /readyz says why it is not ready) and the store retries later
+            runtime.store = Store(settings.database_url)
+            runtime.store.ensure_schema(force=True)
+            runtime.audit_sinks.append(runtime.store.audit_sink)
+        return runtime
 
     def fhir_server_allowed(self, url: str) -> bool:
         s = self.settings

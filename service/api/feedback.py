@@ -1,18 +1,75 @@
-"""PROVISIONAL storage-free feedback (issue 4 adds the audit store)."""
+"""`POST /cds-services/{id}/feedback`: store every item, flag cards this service never issued.
+
+The spec defines no response body (a 200 or 204 is enough); the answer is an empty JSON object.
+Storing is all or nothing: if the database cannot take the items, nothing was stored and the
+client gets a 503 OperationOutcome with Retry-After so it sends them again.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import logging
+from typing import Any, Callable
+
+from flask import Blueprint, Response, current_app, jsonify
 
 from ..cdshooks.validation import check_feedback
 from ..errors import ApiError
+from ..metrics import record_feedback
+from ..store.db import StoreUnavailable
 from .common import json_body, runtime
 
+log = logging.getLogger("pumpcds.feedback")
+
 bp = Blueprint("feedback", __name__)
+
+RETRY_AFTER_S = 30
+
+
+@bp.record
+def _register(state) -> None:  # type: ignore[no-untyped-def]
+    """Tell the metrics module this endpoint counts outcomes itself, and how cards map to rules."""
+    app = state.app
+    app.extensions["pumpcds.feedback_metrics_recorded"] = True
+    store = app.extensions["pumpcds"].store
+    if store is not None:
+        app.extensions["pumpcds.card_rule_resolver"] = store.rule_of_card
+
+
+def _unavailable() -> tuple[Response, int]:
+    err = ApiError(503, "feedback could not be stored now; nothing was stored, send it again later")
+    resp = jsonify(err.body())
+    resp.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return resp, 503
+
+
+def _record_metrics(service_id: str, rows: list[dict[str, Any]], own_resolver: Callable[[str], str | None]) -> None:
+    """One count per item, by the rule stored with it; a resolver installed in place of the store's
+    (``app.extensions["pumpcds.card_rule_resolver"]``) is asked about cards the audit does not know."""
+    resolver = current_app.extensions.get("pumpcds.card_rule_resolver")
+    for row in rows:
+        rule = row["rule_id"]
+        if rule is None and resolver is not None and resolver != own_resolver:
+            try:
+                rule = resolver(row["card_uuid"])
+            except Exception:  # a metrics label is never worth a failed answer
+                rule = None
+        record_feedback(service_id, rule, row["outcome"])
 
 
 @bp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> tuple[Response, int]:
-    if service_id not in runtime().services:
+    rt = runtime()
+    if service_id not in rt.services:
         raise ApiError(404, f"no CDS service with id '{service_id}'; see GET /cds-services", "id")
     items = check_feedback(json_body())
-    return jsonify({"received": len(items)}), 200
+    if rt.store is None:
+        return _unavailable()
+    try:
+        rows = rt.store.store_feedback(service_id, items)
+    except StoreUnavailable as exc:
+        log.error("feedback not stored (%s) service=%s items=%d", exc, service_id, len(items))
+        return _unavailable()
+    _record_metrics(service_id, rows, rt.store.rule_of_card)
+    unknown = sum(1 for row in rows if not row["card_known"])
+    if unknown:
+        log.info("feedback for %d card(s) this service has no record of, stored and flagged", unknown)
+    return jsonify({}), 200

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import ApiError
@@ -31,6 +32,9 @@ class HookResult:
     fhir_failures: int = 0
     latency_ms: float = 0.0
     error: str | None = None
+    # per card: uuid, rule id and version (from the card's pumpcds extension), suggestion uuids
+    cards: list[dict[str, Any]] = field(default_factory=list)
+    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def audit_record(self) -> dict[str, Any]:
         """PHI-free summary of the call: ids and codes only."""
@@ -45,7 +49,30 @@ class HookResult:
             "fhir_calls": self.fhir_calls,
             "fhir_failures": self.fhir_failures,
             "error": self.error,
+            "cards": self.cards,
+            "timestamp": self.started_at.isoformat(),
         }
+
+
+def card_audit(card: dict[str, Any]) -> dict[str, Any]:
+    """Ids of one card for the audit: its uuid, the rule (and version) that made it, its suggestions.
+
+    The card builder marks each card with ``extension.pumpcds = {ruleId, ruleVersion}``; a card
+    without that mark is recorded with rule unknown (None).
+    """
+    ext = card.get("extension")
+    mark = ext.get("pumpcds") if isinstance(ext, dict) else None
+    mark = mark if isinstance(mark, dict) else {}
+    rule_id, version = mark.get("ruleId"), mark.get("ruleVersion")
+    suggestions = card.get("suggestions")
+    return {
+        "uuid": card.get("uuid") if isinstance(card.get("uuid"), str) else None,
+        "rule_id": str(rule_id) if isinstance(rule_id, (str, int)) else None,
+        "rule_version": str(version) if isinstance(version, (str, int)) else None,
+        "suggestion_uuids": [
+            s["uuid"] for s in suggestions or () if isinstance(s, dict) and isinstance(s.get("uuid"), str)
+        ] if isinstance(suggestions, list) else [],
+    }
 
 
 def _no_client_reason(runtime: Runtime, request: HookRequest) -> str:
@@ -80,6 +107,7 @@ def invoke(runtime: Runtime, service_id: str, body: Any) -> HookResult:
         result.rule_ids = sorted({f.rule.id for f in assessment.findings})
         result.codes_recommended = sorted({f.code for f in assessment.findings if f.code})
         result.card_uuids = [c["uuid"] for c in cards if "uuid" in c]
+        result.cards = [card_audit(c) for c in cards if isinstance(c, dict)]
     except ApiError as exc:
         result.status = exc.status
         result.body = exc.body()

@@ -1,0 +1,241 @@
+"""The service's database: audit records of hook calls and clinicians' feedback on cards.
+
+Every public method either does its work or raises `StoreUnavailable`; callers decide what a
+failure costs (the hook answer: nothing; feedback: a 503 the client retries).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Engine, and_, insert, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import tables
+from .engine import make_engine, ping
+from .migrate import migrate, utcnow
+
+log = logging.getLogger("pumpcds.store")
+
+# Longest strings kept per column: clients control these values, the table must not grow without bound.
+_ID_MAX = 100
+_VERSION_MAX = 50
+_CODE_MAX = 200
+_SYSTEM_MAX = 500
+_DISPLAY_MAX = 500
+_COMMENT_MAX = 4000
+
+
+class StoreUnavailable(RuntimeError):
+    """The database could not be reached or refused the write."""
+
+
+@dataclass(frozen=True)
+class CardOrigin:
+    """What the audit table knows about a card uuid."""
+
+    rule_id: str | None
+    rule_version: str | None
+
+
+def _clip(value: Any, limit: int) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
+
+
+def _utc_naive(text: str) -> datetime | None:
+    """An RFC 3339 timestamp as naive UTC, or None when it does not parse."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:
+        return parsed
+    return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def audit_card_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per-card rows of an audit record (ids only)."""
+    rows = []
+    for card in record.get("cards") or ():
+        if not isinstance(card, dict):
+            continue
+        suggestions = [s[:_ID_MAX] for s in card.get("suggestion_uuids") or () if isinstance(s, str)]
+        rows.append({
+            "card_uuid": _clip(card.get("uuid"), _ID_MAX),
+            "rule_id": _clip(card.get("rule_id"), _ID_MAX),
+            "rule_version": _clip(card.get("rule_version"), _VERSION_MAX),
+            "suggestion_uuids": suggestions,
+        })
+    return rows
+
+
+class Store:
+    """One database, shared by every request of a worker (SQLAlchemy's pool is thread-safe)."""
+
+    # After a failed migration, retry at most this often (seconds) so a dead database is not
+    # hammered by every request.
+    RETRY_SCHEMA_S = 5.0
+
+    def __init__(self, url: str, engine: Engine | None = None) -> None:
+        self.url = url
+        self.engine = engine or make_engine(url)
+        self._schema_ready = False
+        self._last_attempt = float("-inf")
+        self._lock = threading.Lock()
+
+    # -- schema ---------------------------------------------------------------------------------
+
+    def ensure_schema(self, *, force: bool = False) -> bool:
+        """Create or migrate the schema; False (logged) when the database is unreachable."""
+        if self._schema_ready:
+            return True
+        with self._lock:
+            if self._schema_ready:
+                return True
+            now = time.monotonic()
+            if not force and now - self._last_attempt < self.RETRY_SCHEMA_S:
+                return False
+            self._last_attempt = now
+            try:
+                migrate(self.engine)
+            except SQLAlchemyError as exc:
+                log.error("database not available for migration (%s); retrying later", type(exc).__name__)
+                return False
+            self._schema_ready = True
+            return True
+
+    def _require_schema(self) -> None:
+        if not self.ensure_schema():
+            raise StoreUnavailable("database schema not available")
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers and the schema is in place."""
+        try:
+            ping(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+        self._require_schema()
+
+    # -- audit ----------------------------------------------------------------------------------
+
+    def write_audit(self, record: dict[str, Any]) -> int:
+        """Store one hook call's audit record and its cards; return the audit row id."""
+        self._require_schema()
+        created = _utc_naive(str(record.get("timestamp") or "")) or utcnow()
+        service_id = str(record.get("service_id") or "")[:_ID_MAX]
+        row = {
+            "created_at": created,
+            "hook_instance": _clip(record.get("hook_instance"), 200),
+            "service_id": service_id,
+            "status": int(record.get("status") or 0),
+            "rule_ids": [str(r) for r in record.get("rule_ids") or ()],
+            "codes_recommended": [str(c) for c in record.get("codes_recommended") or ()],
+            "card_uuids": [str(c) for c in record.get("card_uuids") or ()],
+            "latency_ms": float(record.get("latency_ms") or 0.0),
+            "fhir_calls": int(record.get("fhir_calls") or 0),
+            "fhir_failures": int(record.get("fhir_failures") or 0),
+        }
+        cards = audit_card_rows(record)
+        try:
+            with self.engine.begin() as conn:
+                audit_id = conn.execute(insert(tables.audit_record).values(**row)).inserted_primary_key[0]
+                if cards:
+                    conn.execute(insert(tables.audit_card), [
+                        {**card, "audit_id": audit_id, "created_at": created, "service_id": service_id}
+                        for card in cards
+                    ])
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+        return int(audit_id)
+
+    def audit_sink(self, record: dict[str, Any]) -> None:
+        """`Runtime.audit_sinks` entry: a failed write is logged with ids only and never raises."""
+        try:
+            self.write_audit(record)
+        except Exception as exc:  # the clinician's answer never depends on the audit write
+            log.error(
+                "audit write failed (%s) service=%s hookInstance=%s",
+                type(exc).__name__, str(record.get("service_id"))[:_ID_MAX], str(record.get("hook_instance"))[:64],
+            )
+
+    def card_origin(self, card_uuid: str, service_id: str | None = None) -> CardOrigin | None:
+        """The rule behind a card this service issued, or None when no audit row has the uuid."""
+        self._require_schema()
+        c = tables.audit_card.c
+        where = c.card_uuid == card_uuid[:_ID_MAX]
+        if service_id is not None:
+            where = and_(where, c.service_id == service_id[:_ID_MAX])
+        try:
+            with self.engine.connect() as conn:
+                row = conn.execute(select(c.rule_id, c.rule_version).where(where).order_by(c.id.desc()).limit(1)).first()
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+        return None if row is None else CardOrigin(row.rule_id, row.rule_version)
+
+    def rule_of_card(self, card_uuid: str) -> str | None:
+        """`service.metrics.CardRuleResolver`: the rule id of a card, None when unknown."""
+        origin = self.card_origin(card_uuid)
+        return origin.rule_id if origin else None
+
+    # -- feedback -------------------------------------------------------------------------------
+
+    def store_feedback(self, service_id: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Store validated feedback items in one transaction (all or none); return the stored rows."""
+        self._require_schema()
+        received = utcnow()
+        c = tables.audit_card.c
+        try:
+            with self.engine.begin() as conn:
+                uuids = sorted({str(item["card"])[:_ID_MAX] for item in items})
+                origins: dict[str, CardOrigin] = {}
+                if uuids:
+                    found = conn.execute(
+                        select(c.card_uuid, c.rule_id, c.rule_version)
+                        .where(c.card_uuid.in_(uuids), c.service_id == service_id[:_ID_MAX])
+                        .order_by(c.id)
+                    )
+                    for r in found:
+                        origins[r.card_uuid] = CardOrigin(r.rule_id, r.rule_version)
+                rows = [self._feedback_row(service_id, item, origins, received) for item in items]
+                if rows:
+                    conn.execute(insert(tables.feedback_item), rows)
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(type(exc).__name__) from None
+        return rows
+
+    @staticmethod
+    def _feedback_row(
+        service_id: str, item: dict[str, Any], origins: dict[str, CardOrigin], received: datetime
+    ) -> dict[str, Any]:
+        card = str(item["card"])[:_ID_MAX]
+        origin = origins.get(card)
+        override = item.get("overrideReason") if isinstance(item.get("overrideReason"), dict) else {}
+        reason = override.get("reason") if isinstance(override.get("reason"), dict) else {}
+        accepted = [
+            str(s["id"])[:_ID_MAX] for s in item.get("acceptedSuggestions") or ()
+            if isinstance(s, dict) and s.get("id") is not None
+        ]
+        stamp = str(item.get("outcomeTimestamp") or "")
+        return {
+            "received_at": received,
+            "service_id": service_id[:_ID_MAX],
+            "card_uuid": card,
+            "card_known": origin is not None,
+            "rule_id": origin.rule_id if origin else None,
+            "rule_version": origin.rule_version if origin else None,
+            "outcome": str(item.get("outcome"))[:20],
+            "accepted_suggestions": accepted,
+            "override_reason_code": _clip(reason.get("code"), _CODE_MAX),
+            "override_reason_system": _clip(reason.get("system"), _SYSTEM_MAX),
+            "override_reason_display": _clip(reason.get("display"), _DISPLAY_MAX),
+            "override_comment": _clip(override.get("userComment"), _COMMENT_MAX),
+            "outcome_timestamp": stamp[:64],
+            "outcome_at": _utc_naive(stamp),
+        }
+
+    def dispose(self) -> None:
+        self.engine.dispose()
