@@ -1,9 +1,10 @@
-"""Command line: `pumpcds serve | evaluate | schemas`."""
+"""Command line: `pumpcds serve | evaluate | schemas | demo-fhir-server | feedback-report`."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 from .config import ConfigError, load_settings
@@ -63,6 +64,38 @@ def _demo_fhir_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _feedback_report(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .store.engine import make_engine
+    from .store.migrate import migrate
+    from .store.report import feedback_report, render_text, write_csv
+
+    url = args.database_url or load_settings().database_url
+    engine = make_engine(url)
+    try:
+        migrate(engine)  # an empty or older database reports zeros instead of failing on missing tables
+        report = feedback_report(engine, args.since)
+    except SQLAlchemyError as exc:
+        print(f"cannot read the database ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    sys.stdout.write(render_text(report))
+    if args.csv:
+        with open(args.csv, "w", newline="", encoding="utf-8") as stream:
+            write_csv(report, stream)
+        print(f"CSV written to {args.csv}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pumpcds", description="CDS Hooks service for implanted drug-pump visit coding")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8081)
     demo.set_defaults(func=_demo_fhir_server)
+    report = sub.add_parser("feedback-report", help="acceptance and override rates per rule and per override reason")
+    report.add_argument("--since", type=_date, help="only cards and feedback on or after this UTC date (YYYY-MM-DD)")
+    report.add_argument("--csv", help="also write the report as CSV to this path")
+    report.add_argument("--database-url", help="database to read (default: the service's DATABASE_URL setting)")
+    report.set_defaults(func=_feedback_report)
     return parser
 
 

@@ -23,6 +23,7 @@ log = logging.getLogger("pumpcds.store")
 
 # Longest strings kept per column: clients control these values, the table must not grow without bound.
 _ID_MAX = 100
+_CARD_MAX = 200  # the feedback schema's limit on `card`
 _VERSION_MAX = 50
 _CODE_MAX = 200
 _SYSTEM_MAX = 500
@@ -190,7 +191,7 @@ class Store:
         c = tables.audit_card.c
         try:
             with self.engine.begin() as conn:
-                uuids = sorted({str(item["card"])[:_ID_MAX] for item in items})
+                uuids = sorted({str(item["card"])[:_CARD_MAX] for item in items})
                 origins: dict[str, CardOrigin] = {}
                 if uuids:
                     found = conn.execute(
@@ -211,7 +212,7 @@ class Store:
     def _feedback_row(
         service_id: str, item: dict[str, Any], origins: dict[str, CardOrigin], received: datetime
     ) -> dict[str, Any]:
-        card = str(item["card"])[:_ID_MAX]
+        card = str(item["card"])[:_CARD_MAX]
         origin = origins.get(card)
         override = item.get("overrideReason") if isinstance(item.get("overrideReason"), dict) else {}
         reason = override.get("reason") if isinstance(override.get("reason"), dict) else {}

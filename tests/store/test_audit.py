@@ -1,0 +1,120 @@
+"""Every hook call leaves one audit row (ids and codes only), with one row per card it returned."""
+from __future__ import annotations
+
+import json
+import logging
+
+from service.cdshooks.services import ENCOUNTER_CLOSE_SERVICE_ID, ORDER_SIGN, ORDER_SIGN_SERVICE_ID
+from service.devtools.fhir_server import FhirTestServer
+from service.store import tables
+from tests.security.phi import (
+    SAMPLES,
+    fhir_server_resources,
+    listed_markers,
+    markers_in,
+    sample_documents,
+    sample_requests,
+    synthetic_markers,
+    synthetic_request,
+)
+
+from .helpers import SERVICE_URL, MarkedCards, audit_rows, card_rows, request_with_a_card, rows
+
+
+def store_of(app):
+    return app.extensions["pumpcds"].store
+
+
+def test_each_hook_call_leaves_one_audit_row_with_its_cards(app, client):
+    body = request_with_a_card()
+    resp = client.post(SERVICE_URL, json=body)
+    assert resp.status_code == 200
+    cards = resp.get_json()["cards"]
+    assert cards, "the request must yield a card, or this test proves little"
+
+    [audit] = audit_rows(store_of(app).engine)
+    assert audit["hook_instance"] == body["hookInstance"]
+    assert audit["service_id"] == ORDER_SIGN_SERVICE_ID
+    assert audit["status"] == 200
+    assert audit["card_uuids"] == [c["uuid"] for c in cards]
+    assert audit["latency_ms"] > 0
+    assert audit["fhir_calls"] == 0  # everything was prefetched
+    assert audit["created_at"] is not None
+    stored = card_rows(store_of(app).engine)
+    assert [r["card_uuid"] for r in stored] == [c["uuid"] for c in cards]
+    assert all(r["audit_id"] == audit["id"] for r in stored)
+
+    client.post(SERVICE_URL, json=request_with_a_card())
+    assert len(audit_rows(store_of(app).engine)) == 2
+
+
+def test_cards_record_rule_id_version_and_suggestion_uuids_and_unmarked_cards_rule_unknown(app, client):
+    builder = MarkedCards([("SEL-MATRIX", "1", 2), ("NCCI-PTP-62367-95990", "3", 0), (None, None, 1)])
+    app.extensions["pumpcds"].cards = builder
+    assert client.post(SERVICE_URL, json=request_with_a_card()).status_code == 200
+
+    stored = card_rows(store_of(app).engine)
+    assert [(r["card_uuid"], r["rule_id"], r["rule_version"], r["suggestion_uuids"]) for r in stored] == [
+        (c["uuid"],
+         c.get("extension", {}).get("pumpcds", {}).get("ruleId"),
+         c.get("extension", {}).get("pumpcds", {}).get("ruleVersion"),
+         [s["uuid"] for s in c.get("suggestions", [])])
+        for c in builder.issued
+    ]
+    assert stored[2]["rule_id"] is None and len(stored[2]["suggestion_uuids"]) == 1
+
+
+def test_refused_calls_are_audited_with_their_status(app, client):
+    resp = client.post(SERVICE_URL, json={"hook": "order-sign", "hookInstance": "hi-400"})
+    assert resp.status_code == 400
+    [audit] = audit_rows(store_of(app).engine)
+    assert (audit["hook_instance"], audit["status"], audit["card_uuids"]) == ("hi-400", 400, [])
+
+
+def test_audit_write_failure_costs_nothing_and_logs_ids_only(app, client, caplog):
+    """The table vanishes under the running service: the hook still answers 200."""
+    with store_of(app).engine.begin() as conn:
+        tables.audit_card.drop(conn)
+    body = request_with_a_card()
+    with caplog.at_level(logging.ERROR, logger="pumpcds.store"):
+        resp = client.post(SERVICE_URL, json=body)
+    assert resp.status_code == 200 and resp.get_json()["cards"]
+    failures = [r.getMessage() for r in caplog.records if "audit write failed" in r.getMessage()]
+    assert failures and body["hookInstance"] in failures[0]
+    assert body["context"]["patientId"] not in failures[0]
+
+
+def _service_path(body):
+    service = ORDER_SIGN_SERVICE_ID if body.get("hook") == ORDER_SIGN else ENCOUNTER_CLOSE_SERVICE_ID
+    return f"/cds-services/{service}"
+
+
+def test_audit_tables_hold_no_patient_data_or_tokens(app, client, live_server_factory):
+    """Every sample request, the spec example and a synthetic patient full of PHI go through the
+    app; no stored audit value contains a name, birth date, note, identifier or token."""
+    ehr = FhirTestServer()
+    ehr.add(fhir_server_resources())
+    if (SAMPLES / "fhir_server").is_dir():
+        ehr.load_dir(SAMPLES / "fhir_server")
+    ehr_base = f"{live_server_factory(ehr.wsgi()).url}/fhir"
+
+    bodies = [body for _, body in sample_requests()] + [synthetic_request(ehr_base), request_with_a_card()]
+    for body in bodies:
+        if "fhirServer" in body:
+            body["fhirServer"] = ehr_base
+        client.post(_service_path(body), json=body)
+    assert any(r.headers.get("Authorization", "").startswith("Bearer fhir-phi-test-token-") for r in ehr.requests), \
+        "the synthetic request must reach the EHR, or the test proves little"
+
+    markers = listed_markers() | synthetic_markers()
+    for doc in sample_documents() + bodies + fhir_server_resources():
+        markers |= markers_in(doc)
+    markers = {m for m in markers if len(m) >= 5}
+    assert markers
+
+    engine = store_of(app).engine
+    stored = rows(engine, tables.audit_record) + rows(engine, tables.audit_card)
+    assert len(rows(engine, tables.audit_record)) == len(bodies)
+    dump = json.dumps(stored, default=str)
+    leaked = sorted(m for m in markers if m in dump)
+    assert leaked == []
