@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Engine, and_, insert, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -80,13 +80,20 @@ class Store:
     # After a failed migration, retry at most this often (seconds) so a dead database is not
     # hammered by every request.
     RETRY_SCHEMA_S = 5.0
+    # After a failed audit write, hook calls skip the audit for this long (seconds): with an
+    # unreachable database each write would otherwise wait out the connect timeout in the
+    # clinician's request. At most one call per worker per pause pays that wait.
+    AUDIT_PAUSE_S = 5.0
 
-    def __init__(self, url: str, engine: Engine | None = None) -> None:
+    def __init__(self, url: str, engine: Engine | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.url = url
         self.engine = engine or make_engine(url)
+        self._clock = clock
         self._schema_ready = False
         self._last_attempt = float("-inf")
         self._lock = threading.Lock()
+        self._audit_paused_until = float("-inf")
+        self._audit_skipped = 0
 
     # -- schema ---------------------------------------------------------------------------------
 
@@ -97,7 +104,7 @@ class Store:
         with self._lock:
             if self._schema_ready:
                 return True
-            now = time.monotonic()
+            now = self._clock()
             if not force and now - self._last_attempt < self.RETRY_SCHEMA_S:
                 return False
             self._last_attempt = now
@@ -154,14 +161,23 @@ class Store:
         return int(audit_id)
 
     def audit_sink(self, record: dict[str, Any]) -> None:
-        """`Runtime.audit_sinks` entry: a failed write is logged with ids only and never raises."""
+        """`Runtime.audit_sinks` entry: a failed write is logged with ids only and never raises;
+        after a failure the audit pauses for `AUDIT_PAUSE_S` (skipped records are counted and logged)."""
+        ids = (str(record.get("service_id"))[:_ID_MAX], str(record.get("hook_instance"))[:64])
+        if self._clock() < self._audit_paused_until:
+            self._audit_skipped += 1
+            return
         try:
             self.write_audit(record)
         except Exception as exc:  # the clinician's answer never depends on the audit write
-            log.error(
-                "audit write failed (%s) service=%s hookInstance=%s",
-                type(exc).__name__, str(record.get("service_id"))[:_ID_MAX], str(record.get("hook_instance"))[:64],
-            )
+            self._audit_paused_until = self._clock() + self.AUDIT_PAUSE_S
+            reason = str(exc) if isinstance(exc, StoreUnavailable) else type(exc).__name__
+            log.error("audit write failed (%s) service=%s hookInstance=%s; audit paused for %.0f s",
+                      reason, *ids, self.AUDIT_PAUSE_S)
+            return
+        if self._audit_skipped:
+            log.error("%d audit record(s) were not written while the database was unavailable", self._audit_skipped)
+            self._audit_skipped = 0
 
     def card_origin(self, card_uuid: str, service_id: str | None = None) -> CardOrigin | None:
         """The rule behind a card this service issued, or None when no audit row has the uuid."""

@@ -118,3 +118,28 @@ def test_audit_tables_hold_no_patient_data_or_tokens(app, client, live_server_fa
     dump = json.dumps(stored, default=str)
     leaked = sorted(m for m in markers if m in dump)
     assert leaked == []
+
+
+def test_after_a_failed_write_the_audit_pauses_then_resumes(tmp_path, caplog):
+    """With the database gone, only the first call of a pause waits for it; the rest skip at once."""
+    from service.store.db import Store
+
+    now = [1000.0]
+    store = Store(f"sqlite:///{tmp_path / 'pause.db'}", clock=lambda: now[0])
+    assert store.ensure_schema()
+    record = {"service_id": ORDER_SIGN_SERVICE_ID, "status": 200, "hook_instance": "hi-1", "cards": []}
+    store.audit_sink(record)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE audit_record RENAME TO audit_record_away")
+    with caplog.at_level(logging.ERROR, logger="pumpcds.store"):
+        store.audit_sink({**record, "hook_instance": "hi-2"})  # fails: pause starts
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE audit_record_away RENAME TO audit_record")
+        now[0] += store.AUDIT_PAUSE_S / 2
+        store.audit_sink({**record, "hook_instance": "hi-3"})  # skipped without touching the DB
+        now[0] += store.AUDIT_PAUSE_S
+        store.audit_sink({**record, "hook_instance": "hi-4"})  # written again
+    assert [r["hook_instance"] for r in audit_rows(store.engine)] == ["hi-1", "hi-4"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("hi-2" in m and "audit paused" in m for m in messages)
+    assert any("1 audit record(s) were not written" in m for m in messages)
