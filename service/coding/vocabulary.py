@@ -1,0 +1,138 @@
+"""Recognising standard and site codes: which system a coding is in and what it means for a pump visit.
+
+Tables live in service/coding/data/vocabulary.yaml and drugs.yaml; the site mapping (a hospital's
+local codes -> pumpcds concepts) in the YAML file named by the setting `site_mapping_path`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from ..config import ConfigError
+from .terminology import PUMPCDS_SYSTEM, concepts
+
+DATA = Path(__file__).parent / "data"
+PUMPCDS = "pumpcds"
+
+
+@dataclass(frozen=True)
+class DrugInfo:
+    key: str
+    names: tuple[str, ...]
+    rxnorm: tuple[str, ...]
+    hcpcs: str
+    unit_value: float
+    unit: str
+    verification: str
+
+
+class Vocabulary:
+    def __init__(self, vocab: dict[str, Any], drugs: dict[str, Any], site_mapping: dict[tuple[str, str], str]) -> None:
+        self.system_names: dict[str, str] = {PUMPCDS_SYSTEM: PUMPCDS}
+        for name, uris in vocab["systems"].items():
+            for uri in uris:
+                self.system_names[uri] = name
+        self.routes: dict[str, str] = {str(k): v for k, v in vocab["routes"].items()}
+        self.device_types: dict[str, dict[str, str]] = {str(k): v for k, v in vocab["device_types"].items()}
+        self.pump_models: list[tuple[str, str]] = sorted(
+            ((k.lower(), v) for k, v in vocab["pump_models"].items()), key=lambda kv: -len(kv[0])
+        )
+        q = vocab["qualifications"]
+        self.qual_nucc: dict[str, dict[str, str]] = q["nucc"]
+        self.nucc_physician_prefix: str = str(q["nucc_physician_prefix"])
+        self.qual_snomed: dict[str, dict[str, str]] = {str(k): v for k, v in q["snomed"].items()}
+        self.qual_v2: dict[str, dict[str, str]] = q["v2_0360"]
+        self.qual_text: dict[str, str] = {k.upper(): v for k, v in q["text"].items()}
+        self.drugs: list[DrugInfo] = [
+            DrugInfo(
+                key, tuple(n.lower() for n in d["names"]), tuple(str(c) for c in d.get("rxnorm", ())),
+                d["hcpcs"], float(d["unit"]["value"]), d["unit"]["unit"], d.get("verification", "U"),
+            )
+            for key, d in drugs["drugs"].items()
+        ]
+        self.drug_by_hcpcs = {d.hcpcs: d for d in self.drugs}
+        self.site_mapping = site_mapping
+        known = concepts()
+        for target in site_mapping.values():
+            if target not in known:
+                raise ConfigError(f"site mapping: '{target}' is not a pumpcds concept")
+
+    @classmethod
+    def load(cls, site_mapping_path: str = "") -> "Vocabulary":
+        with (DATA / "vocabulary.yaml").open(encoding="utf-8") as fh:
+            vocab = yaml.safe_load(fh)
+        with (DATA / "drugs.yaml").open(encoding="utf-8") as fh:
+            drugs = yaml.safe_load(fh)
+        return cls(vocab, drugs, load_site_mapping(site_mapping_path))
+
+    def system(self, uri: str | None) -> str | None:
+        """Short name of a code system ('cpt', 'hcpcs', 'snomed', 'pumpcds', ...) or None."""
+        if not uri:
+            return None
+        return self.system_names.get(uri.strip().rstrip("/")) or self.system_names.get(uri.strip())
+
+    def codings(self, concept: Any) -> Iterator[tuple[str | None, str, str | None]]:
+        """(system name, code, display) of a CodeableConcept (or Coding), with site mapping applied:
+        a mapped local code is yielded as the pumpcds concept it maps to (and as itself)."""
+        if concept is None:
+            return
+        items = getattr(concept, "coding", None)
+        if items is None and getattr(concept, "code", None) is not None and hasattr(concept, "system"):
+            items = [concept]
+        for c in items or ():
+            code = (c.code or "").strip()
+            if not code:
+                continue
+            mapped = self.site_mapping.get(((c.system or "").strip(), code))
+            if mapped:
+                yield PUMPCDS, mapped, c.display
+            yield self.system(c.system), code, c.display
+
+    def drug_for(self, rxnorm: set[str], texts: list[str], hcpcs: set[str]) -> DrugInfo | None:
+        for code in hcpcs:
+            if code in self.drug_by_hcpcs:
+                return self.drug_by_hcpcs[code]
+        for d in self.drugs:
+            if rxnorm & set(d.rxnorm):
+                return d
+        lowered = " ".join(t.lower() for t in texts if t)
+        for d in self.drugs:
+            if any(n in lowered for n in d.names):
+                return d
+        return None
+
+    def model_kind(self, *texts: str | None) -> tuple[str | None, str | None]:
+        """(pump kind, matched model name) from device names, model numbers or manufacturer text."""
+        for text in texts:
+            low = (text or "").lower()
+            for name, kind in self.pump_models:
+                if name in low:
+                    return kind, name
+        return None, None
+
+
+def load_site_mapping(path: str) -> dict[tuple[str, str], str]:
+    """YAML: `mappings: [{system: ..., code: ..., target: <pumpcds code>}]`."""
+    if not path:
+        return {}
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"site_mapping_path: no such file: {path}")
+    with p.open(encoding="utf-8") as fh:
+        raw = yaml.safe_load(fh) or {}
+    mapping: dict[tuple[str, str], str] = {}
+    for i, m in enumerate(raw.get("mappings") or ()):
+        try:
+            mapping[(str(m["system"]).strip(), str(m["code"]).strip())] = str(m["target"]).strip()
+        except (KeyError, TypeError):
+            raise ConfigError(f"site mapping {path}: entry {i + 1} needs system, code and target") from None
+    return mapping
+
+
+@lru_cache(maxsize=8)
+def default_vocabulary(site_mapping_path: str = "") -> Vocabulary:
+    return Vocabulary.load(site_mapping_path)
