@@ -107,8 +107,8 @@ def read_table(path: str | Path, required: Mapping[str, Matcher],
         found = _find_header(rows, required, optional)
         if found is None:
             continue
-        header_end, columns = found
-        preamble = tuple(" ".join(c.strip() for c in r.cells if c.strip()) for r in rows[:header_end])
+        header_start, header_end, columns = found
+        preamble = tuple(" ".join(c.strip() for c in r.cells if c.strip()) for r in rows[:header_start])
         first_line = text.lstrip("\ufeff").split("\n", 1)[0].strip()
         return Table(p, columns, tuple(x for x in preamble if x), first_line, tuple(rows[header_end:]))
     raise CmsFileError(
@@ -160,8 +160,8 @@ def _unquote(cell: str) -> str:
 
 
 def _find_header(rows: Sequence[Row], required: Mapping[str, Matcher],
-                 optional: Mapping[str, Matcher]) -> tuple[int, dict[str, int]] | None:
-    """Return (index of the first row after the header, field -> column) or None.
+                 optional: Mapping[str, Matcher]) -> tuple[int, int, dict[str, int]] | None:
+    """Return (index of the first header row, index of the first row after it, field -> column) or None.
 
     Tries each row alone, then stacked with up to two rows above it (cells joined column by
     column), so a heading split as "STATUS" / "CODE" over two rows is still found.
@@ -176,7 +176,7 @@ def _find_header(rows: Sequence[Row], required: Mapping[str, Matcher],
             columns = _match_columns(headers, required)
             if columns is not None:
                 columns.update(_match_columns(headers, optional, partial=True) or {})
-                return i + 1, columns
+                return i + 1 - height, i + 1, columns
     return None
 
 
