@@ -67,11 +67,13 @@ def build_openapi(base_url: str, service_ids: list[str]) -> dict[str, Any]:
             404: "Unknown service id",
             412: "Data the service needs could not be had from prefetch or the FHIR server",
             413: "Request body or prefetch too large",
+            503: "Client authentication could not be checked (token replay store unavailable); retry",
         }
         return {
             str(c): {"description": text[c], "content": {"application/json": {"schema": outcome}}} for c in codes
         }
 
+    secured = [{"cdsHooksJwt": []}]
     service_id = {
         "name": "id",
         "in": "path",
@@ -97,8 +99,9 @@ def build_openapi(base_url: str, service_ids: list[str]) -> dict[str, Any]:
                             "description": "The services",
                             "content": {"application/json": {"schema": discovery_ref}},
                         },
-                        **errors(401),
+                        **errors(401, 503),
                     },
+                    "security": secured,
                 }
             },
             "/cds-services/{id}": {
@@ -109,8 +112,9 @@ def build_openapi(base_url: str, service_ids: list[str]) -> dict[str, Any]:
                     "requestBody": {"required": True, "content": {"application/json": {"schema": request_ref}}},
                     "responses": {
                         "200": {"description": "Cards", "content": {"application/json": {"schema": response_ref}}},
-                        **errors(400, 401, 404, 412, 413),
+                        **errors(400, 401, 404, 412, 413, 503),
                     },
+                    "security": secured,
                 }
             },
             "/cds-services/{id}/feedback": {
@@ -122,8 +126,9 @@ def build_openapi(base_url: str, service_ids: list[str]) -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "Feedback stored", "content": {"application/json": {"schema": {"type": "object"}}}},
                         **errors(400, 401, 404, 413),
-                        "503": {"description": "Storage unavailable; nothing was stored, retry", "content": {"application/json": {"schema": outcome}}},
+                        "503": {"description": "Storage or client authentication unavailable; nothing was stored, retry", "content": {"application/json": {"schema": outcome}}},
                     },
+                    "security": secured,
                 }
             },
             "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz", "responses": {"200": {"description": "Alive"}}}},
@@ -135,7 +140,20 @@ def build_openapi(base_url: str, service_ids: list[str]) -> dict[str, Any]:
                 }
             },
         },
-        "components": {"schemas": components},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "cdsHooksJwt": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": (
+                        "CDS Hooks 2.0 client JWT (ES384 or RS384, signed by a registered issuer; "
+                        "see docs/security.md). Not required in development mode."
+                    ),
+                }
+            },
+        },
     }
 
 

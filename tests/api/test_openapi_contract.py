@@ -51,3 +51,12 @@ def test_openapi_document_is_3_1_and_lists_every_endpoint(client):
     doc = client.get("/openapi.json").get_json()
     assert doc["openapi"] == "3.1.0"
     assert {"/cds-services", "/cds-services/{id}", "/cds-services/{id}/feedback", "/healthz", "/readyz"} <= set(doc["paths"])
+
+
+def test_openapi_declares_the_client_jwt_on_every_cds_endpoint(client) -> None:
+    doc = client.get("/openapi.json").get_json()
+    assert doc["components"]["securitySchemes"]["cdsHooksJwt"]["bearerFormat"] == "JWT"
+    for path in ("/cds-services", "/cds-services/{id}", "/cds-services/{id}/feedback"):
+        operation = next(iter(doc["paths"][path].values()))
+        assert operation["security"] == [{"cdsHooksJwt": []}]
+        assert {"401", "503"} <= set(operation["responses"])
