@@ -82,14 +82,46 @@ def bundle_entries(bundle: dict[str, Any]) -> list[Any]:
     return [e.get("resource") if isinstance(e, dict) else e for e in entries]
 
 
-def parse_many(items: Iterable[Any], location: str) -> tuple[list[Resource], list[ResourceIssue]]:
+# Where each visit-scoped type names its encounter (R4).
+ENCOUNTER_ELEMENT = {
+    "Procedure": "encounter",
+    "Observation": "encounter",
+    "Condition": "encounter",
+    "ServiceRequest": "encounter",
+    "MedicationRequest": "encounter",
+    "MedicationAdministration": "context",
+    "ChargeItem": "context",
+}
+
+
+def of_other_encounter(raw: Any, encounter_id: str) -> bool:
+    """True for a resource that names an encounter other than this visit's: the visit facts never
+    use it, so it is not worth validating (prefetch searches by patient return the whole history)."""
+    if not isinstance(raw, dict):
+        return False
+    element = ENCOUNTER_ELEMENT.get(raw.get("resourceType"))  # type: ignore[arg-type]
+    ref = raw.get(element) if element else None
+    text = ref.get("reference") if isinstance(ref, dict) else None
+    if not isinstance(text, str) or "/" not in text:
+        return False
+    kind, _, rid = text.strip().rstrip("/").rpartition("/")
+    return kind.endswith("Encounter") and rid.strip() != encounter_id
+
+
+def parse_many(
+    items: Iterable[Any], location: str, encounter_id: str | None = None
+) -> tuple[list[Resource], list[ResourceIssue]]:
+    """Parse resources (and Bundles' entries); with `encounter_id`, resources of other encounters
+    are left unparsed."""
     models: list[Resource] = []
     issues: list[ResourceIssue] = []
     for raw in items:
         if isinstance(raw, dict) and raw.get("resourceType") == "Bundle":
-            inner, inner_issues = parse_many(bundle_entries(raw), location)
+            inner, inner_issues = parse_many(bundle_entries(raw), location, encounter_id)
             models.extend(inner)
             issues.extend(inner_issues)
+            continue
+        if encounter_id and of_other_encounter(raw, encounter_id):
             continue
         model, found = parse_resource(raw, location)
         issues.extend(found)

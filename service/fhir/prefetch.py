@@ -100,6 +100,8 @@ class PrefetchResolver:
             visit.draft_orders.extend(orders)
             visit.issues.extend(issues)
 
+        encounter_id = request.context.get("encounterId")
+        encounter_id = encounter_id.strip() if isinstance(encounter_id, str) and encounter_id.strip() else None
         to_fetch: list[tuple[PrefetchTemplate, str]] = []
         results: list[_KeyResult] = []
         for template in request.service.prefetch:
@@ -134,7 +136,7 @@ class PrefetchResolver:
                 visit.unavailable.append(f"{result.key}: more pages than the configured cap; later pages not read")
             if result.note:
                 visit.unavailable.append(f"{result.key}: {result.note}")
-            models, issues = parse_many(result.raw, f"prefetch:{result.key}")
+            models, issues = parse_many(result.raw, f"prefetch:{result.key}", encounter_id)
             visit.extend(models)
             visit.issues.extend(issues)
         if missing:

@@ -83,3 +83,23 @@ def test_garbage_entries_are_reported():
 def test_types_the_rules_do_not_read_are_ignored_without_parsing():
     models, issues = parse_many([{"resourceType": "Patient", "id": "x", "name": "not even valid"}], "prefetch:patient")
     assert models == [] and issues == []
+
+
+def test_resources_of_other_encounters_are_not_parsed() -> None:
+    from service.fhir.parse import parse_many
+
+    def proc(pid: str, enc: str | None) -> dict:
+        r = {"resourceType": "Procedure", "id": pid, "status": "completed", "subject": {"reference": "Patient/p"}}
+        if enc:
+            r["encounter"] = {"reference": f"Encounter/{enc}"}
+        return r
+
+    invalid_other = {"resourceType": "Observation", "id": "bad", "encounter": {"reference": "Encounter/old"}}
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": proc("now", "e1")}, {"resource": proc("old", "e0")}, {"resource": proc("none", None)},
+        {"resource": invalid_other}]}
+    models, issues = parse_many([bundle], "prefetch:procedures", encounter_id="e1")
+    assert sorted(m.id for m in models) == ["none", "now"]
+    assert issues == []  # an invalid resource of another visit is irrelevant, not a data-quality problem
+    models, issues = parse_many([bundle], "prefetch:procedures")
+    assert sorted(m.id for m in models) == ["none", "now", "old"] and len(issues) == 1
