@@ -5,12 +5,15 @@ checklist pages served at /docs/codes/<code>, so a page can never disagree with 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import csv
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ..config import ConfigError
 
 from .terminology import Concept, concept
 
@@ -49,6 +52,8 @@ class CodeTable:
     version: str
     codes: dict[str, CodeInfo]
     common_documentation: tuple[str, ...]
+    # official descriptors, only from a licensed file the deployment configures (cpt_descriptor_path)
+    descriptors: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = CODES_PATH) -> "CodeTable":
@@ -75,6 +80,31 @@ class CodeTable:
             for other in (info.staff_code, info.qhp_code):
                 if other is not None and other not in self.codes:
                     raise ValueError(f"codes.yaml: {info.code} points to unknown code {other}")
+
+    def with_descriptors(self, path: str) -> "CodeTable":
+        """This table plus the official CPT descriptors of a licensed file (CSV or tab-separated:
+        code, descriptor; a header row is allowed). Without it only pumpcds's own summaries are shown."""
+        if not path:
+            return self
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"cpt_descriptor_path: no such file: {path}")
+        descriptors: dict[str, str] = {}
+        with p.open(encoding="utf-8-sig", newline="") as fh:
+            sample = fh.read(4096)
+            fh.seek(0)
+            delimiter = "\t" if "\t" in sample else ","
+            for row in csv.reader(fh, delimiter=delimiter):
+                if len(row) >= 2 and row[0].strip().isalnum() and len(row[0].strip()) == 5:
+                    descriptors[row[0].strip().upper()] = row[1].strip()
+        return replace(self, descriptors=descriptors)
+
+    def description(self, code: str) -> str:
+        """The licensed descriptor when configured, else pumpcds's own plain summary."""
+        if code in self.descriptors:
+            return self.descriptors[code]
+        info = self.codes.get(code)
+        return info.summary if info else code
 
     def get(self, code: str | None) -> CodeInfo | None:
         return self.codes.get(code) if code else None

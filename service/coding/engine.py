@@ -520,7 +520,7 @@ class CodingEngine:
     @classmethod
     def load(cls, settings: Settings) -> "CodingEngine":
         book = RuleBook.load(base_url=settings.public_base_url)
-        codes = default_code_table()
+        codes = default_code_table().with_descriptors(settings.cpt_descriptor_path)
         rules = RuleSet(book, codes, load_tables(settings), PayerProfiles.load(settings.default_payer_profile))
         reader = VisitReader(Vocabulary.load(settings.site_mapping_path), codes)
         return cls(rules, reader)
