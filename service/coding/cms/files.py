@@ -22,8 +22,8 @@ log = logging.getLogger("pumpcds.cms")
 MAX_PREAMBLE_ROWS = 60
 #: Header rows that may be stacked (a heading split over several rows).
 MAX_STACKED_HEADER_ROWS = 3
-#: HCPCS Level I/II codes are five characters: 5 digits, 4 digits + F/T/U, or a letter + 4 digits.
-CODE_RE = re.compile(r"^[A-Z0-9]{5}$")
+#: HCPCS Level I/II codes: 5 digits (CPT), 4 digits + letter (CPT II/III, PLA), or a letter + 4 digits (Level II).
+CODE_RE = re.compile(r"^(?:\d{5}|\d{4}[A-Z]|[A-Z]\d{4})$")
 
 _QUARTER_RE = re.compile(r"\b(20\d\d)\s*[-_ ]?\s*Q([1-4])\b", re.IGNORECASE)
 _NCCI_VERSION_RE = re.compile(r"cci\w*?-v(\d\d)(\d)r\d+", re.IGNORECASE)
@@ -200,8 +200,16 @@ def is_blank(row: Row) -> bool:
 
 
 def code_cell(value: str) -> str | None:
-    """The HCPCS/CPT code in a cell, upper-cased, or None when the cell holds no code."""
+    """The HCPCS/CPT code in a cell, upper-cased, or None when the cell holds no code.
+
+    A file re-saved from the xlsx release can hold numeric codes as '100' or '80053.0'; the
+    leading zeros of anesthesia codes (00100-01999) are restored.
+    """
     v = value.strip().upper()
+    if v.endswith(".0") and v[:-2].isdigit():
+        v = v[:-2]
+    if v.isdigit() and 3 <= len(v) < 5:
+        v = v.zfill(5)
     return v if CODE_RE.match(v) else None
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from service.coding.cms.files import CmsFileError, contains, detect_release, exact, read_table
+from service.coding.cms.files import CmsFileError, code_cell, contains, detect_release, exact, read_table
 
 REQUIRED = {"code": exact("HCPCS"), "value": contains("mue value"), "mai": contains("adjudication")}
 
@@ -72,3 +72,11 @@ def test_missing_file_and_spreadsheet_are_clear_errors(tmp_path: Path) -> None:
 def test_release_is_taken_from_preamble_or_cms_file_name(name: str, first: str, preamble: tuple[str, ...],
                                                        release: str) -> None:
     assert detect_release(Path(name), first, preamble) == release
+
+
+@pytest.mark.parametrize(("cell", "code"), [
+    ("62370", "62370"), (" j0475 ", "J0475"), ("0001U", "0001U"), ("80053.0", "80053"), ("100", "00100"),
+    ("", None), ("HCPCS", None), ("6237", "06237"), ("62", None), ("623700", None), ("62370A", None),
+])
+def test_code_cells(cell: str, code: str | None) -> None:
+    assert code_cell(cell) == code
