@@ -216,7 +216,7 @@ class VisitReader:
         return max(days) if days else dt.datetime.now(dt.timezone.utc).date()
 
     # -- readers per resource type -------------------------------------------------------
-    def _read_procedure(self, p: Any, acc: _Acc) -> None:
+    def _read_procedure(self, p: Any, acc: _Acc, billed: bool = False) -> None:
         ref = _ref(p)
         day = _day(p.performedDateTime or (p.performedPeriod.start if p.performedPeriod else None))
         activities = set()
@@ -224,7 +224,7 @@ class VisitReader:
             if system == PUMPCDS and code in ACTIVITIES:
                 activities.add(code)
             elif system in {"cpt", "hcpcs"}:
-                self._add_code(acc, system, code, ref, p, billed=False)
+                self._add_code(acc, system, code, ref, p, billed=billed)
         for a in sorted(activities):
             acc.activities.add(a)
             acc.note(a, ref, f"Procedure records {a.replace('-', ' ')}", day)
@@ -325,6 +325,10 @@ class VisitReader:
             return  # a drug given some other way is not a pump refill
         acc.activities.add("refill")
         acc.note("refill", ref, "drug administered into the pump", day)
+        for perf in m.performer or ():
+            actor = perf.actor.reference if perf.actor is not None else None
+            if actor:
+                acc.performer_refs.setdefault(actor, False)
         self._drug_codes(m.medicationCodeableConcept, acc)
         if m.medicationReference is not None:
             acc.drug_sources.append((m, None))
@@ -337,7 +341,7 @@ class VisitReader:
         ref = _ref(r)
         if rtype == "Procedure":
             if draft:
-                self._read_procedure(r, acc)
+                self._read_procedure(r, acc, billed=True)
             return
         if rtype == "MedicationRequest":
             routes = [d.route for d in (r.dosageInstruction or ()) if d.route is not None]
