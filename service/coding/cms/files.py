@@ -8,13 +8,16 @@ that cannot be read are counted with their line numbers instead of failing the w
 """
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+import itertools
 import logging
+import operator
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, NamedTuple, Sequence, TextIO
 
 log = logging.getLogger("pumpcds.cms")
 
@@ -72,8 +75,7 @@ def contains(*names: str) -> Matcher:
     return lambda h: any(w in h for w in wanted)
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     line: int  # 1-based line number where the row starts
     cells: tuple[str, ...]
 
@@ -83,52 +85,96 @@ class Row:
 
 @dataclass(frozen=True)
 class Table:
-    """The data rows of a file with the column index of each wanted field."""
+    """A located header with the column index of each wanted field; data rows are streamed.
+
+    Rows are read lazily (a practitioner PTP part has hundreds of thousands of rows, so holding
+    them all as parsed cells would cost far more memory than the edits themselves).
+    """
 
     path: Path
     columns: Mapping[str, int]
     preamble: tuple[str, ...]  # the non-empty text of the lines before the header
     first_line: str
-    rows: tuple[Row, ...]
+    encoding: str
+    delimiter: str
+    header_rows: int  # rows up to and including the header (skipped when streaming)
+
+    @property
+    def rows(self) -> Iterator[Row]:
+        """The rows after the header, in file order."""
+        with _open(self.path, self.encoding) as f:
+            for i, row in enumerate(_rows(f, self.delimiter)):
+                if i >= self.header_rows:
+                    yield row
 
     def value(self, row: Row, field: str) -> str:
         index = self.columns.get(field)
         return "" if index is None else row.get(index)
 
+    def picker(self, *fields: str) -> Callable[[Row], list[str]]:
+        """A fast reader of several fields' stripped cells ("" for a missing column or short row)."""
+        indexes = [self.columns.get(f) for f in fields]
+        width = max((i for i in indexes if i is not None), default=0) + 1
+        getter = operator.itemgetter(*[width if i is None else i for i in indexes], width)
+        pad = ("",) * (width + 1)
+
+        def pick(row: Row) -> list[str]:
+            cells = row.cells
+            cells = cells[:width] + ("",) if len(cells) >= width else cells + pad
+            return [c.strip() for c in getter(cells)[:-1]]
+
+        return pick
+
 
 def read_table(path: str | Path, required: Mapping[str, Matcher],
                optional: Mapping[str, Matcher] | None = None) -> Table:
-    """Read a CSV, tab- or pipe-delimited file and locate the header holding all `required` fields."""
+    """Locate the header holding all `required` fields in a CSV, tab- or pipe-delimited file."""
     p = Path(path)
-    text = _read_text(p)
+    encoding = _encoding(p)
     optional = optional or {}
-    for delimiter in _delimiters_by_likelihood(text):
-        rows = list(_rows(text, delimiter))
+    with _open(p, encoding) as f:
+        head = f.read(_HEAD_CHARS)
+    for delimiter in _delimiters_by_likelihood(head):
+        with _open(p, encoding) as f:
+            rows = list(itertools.islice(_rows(f, delimiter), MAX_PREAMBLE_ROWS))
         found = _find_header(rows, required, optional)
         if found is None:
             continue
         header_start, header_end, columns = found
         preamble = tuple(" ".join(c.strip() for c in r.cells if c.strip()) for r in rows[:header_start])
-        first_line = text.lstrip("\ufeff").split("\n", 1)[0].strip()
-        return Table(p, columns, tuple(x for x in preamble if x), first_line, tuple(rows[header_end:]))
+        first_line = head.split("\n", 1)[0].strip()
+        return Table(p, columns, tuple(x for x in preamble if x), first_line, encoding, delimiter, header_end)
     raise CmsFileError(
         f"{p}: no column header with {', '.join(required)} in the first {MAX_PREAMBLE_ROWS} rows "
         "(is this the right CMS file, saved as CSV or tab-delimited text?)")
 
 
-def _read_text(p: Path) -> str:
+_HEAD_CHARS = 64 * 1024
+
+
+def _encoding(p: Path) -> str:
+    """UTF-8 (with or without BOM) when the whole file decodes as such, else Windows-1252 (common at CMS)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as f:
+            first = f.read(4)
+            if first[:2] == b"PK" or p.suffix.lower() in (".xlsx", ".xls", ".zip"):
+                raise CmsFileError(f"{p}: spreadsheet or zip archive; save the sheet as CSV or use the .txt release")
+            f.seek(0)
+            while chunk := f.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
     except FileNotFoundError:
         raise CmsFileError(f"{p}: file not found") from None
+    except UnicodeDecodeError:
+        return "cp1252"
     except OSError as exc:
         raise CmsFileError(f"{p}: cannot read: {exc}") from exc
-    if p.suffix.lower() in (".xlsx", ".xls", ".zip") or raw[:2] == b"PK":
-        raise CmsFileError(f"{p}: spreadsheet or zip archive; save the sheet as CSV or use the .txt release")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")  # CMS text files are often Windows-1252
+    return "utf-8-sig"
+
+
+def _open(p: Path, encoding: str) -> TextIO:
+    return p.open(encoding=encoding, errors="replace", newline="")
 
 
 def _delimiters_by_likelihood(text: str) -> list[str]:
@@ -137,9 +183,9 @@ def _delimiters_by_likelihood(text: str) -> list[str]:
     return sorted(counts, key=lambda d: -counts[d])
 
 
-def _rows(text: str, delimiter: str) -> Iterator[Row]:
+def _rows(f: TextIO, delimiter: str) -> Iterator[Row]:
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delimiter, quoting=quoting)
+    reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
     previous_end = 0
     while True:
         try:
@@ -150,7 +196,7 @@ def _rows(text: str, delimiter: str) -> Iterator[Row]:
             cells = ["\x00unreadable"]  # e.g. an unterminated quote: reported as a rejected row
         start, previous_end = previous_end + 1, reader.line_num
         if quoting == csv.QUOTE_NONE:
-            cells = [_unquote(c) for c in cells]
+            cells = [_unquote(c) if '"' in c else c for c in cells]
         yield Row(start, tuple(cells))
 
 
@@ -196,7 +242,7 @@ def _match_columns(headers: Sequence[str], wanted: Mapping[str, Matcher],
 
 
 def is_blank(row: Row) -> bool:
-    return not any(c.strip() for c in row.cells)
+    return not "".join(row.cells).strip()
 
 
 def code_cell(value: str) -> str | None:
@@ -205,12 +251,22 @@ def code_cell(value: str) -> str | None:
     A file re-saved from the xlsx release can hold numeric codes as '100' or '80053.0'; the
     leading zeros of anesthesia codes (00100-01999) are restored.
     """
+    try:
+        return _CODE_CACHE[value]
+    except KeyError:
+        pass
     v = value.strip().upper()
     if v.endswith(".0") and v[:-2].isdigit():
         v = v[:-2]
     if v.isdigit() and 3 <= len(v) < 5:
         v = v.zfill(5)
-    return v if CODE_RE.match(v) else None
+    code = sys.intern(v) if CODE_RE.match(v) else None
+    if len(_CODE_CACHE) < 200_000:  # distinct HCPCS codes number in the tens of thousands
+        _CODE_CACHE[value] = code
+    return code
+
+
+_CODE_CACHE: dict[str, str | None] = {}
 
 
 def detect_release(path: Path, first_line: str, preamble: Sequence[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ _OPTIONAL = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PtpEdit:
     """One pair edit. Column 2 is the code normally denied when both are billed without a bypass."""
 
@@ -97,25 +98,44 @@ class PtpTable:
         return f"PtpTable({self._count} edits, release={self.source.release if self.source else None})"
 
 
+_DATE_CACHE: dict[str, dt.date | None] = {}
+
+
 def parse_date(value: str) -> dt.date | None:
-    """YYYYMMDD as CMS writes it; also YYYY-MM-DD and MM/DD/YYYY from re-saved spreadsheets."""
+    """YYYYMMDD as CMS writes it; also YYYY-MM-DD and MM/DD/YYYY from re-saved spreadsheets.
+
+    Cached: a release holds a few thousand distinct dates over more than a million rows.
+    """
     v = value.strip()
-    for fmt in ("%Y%m%d", "%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%d %H:%M:%S"):
+    try:
+        return _DATE_CACHE[v]
+    except KeyError:
+        pass
+    parsed: dt.date | None = None
+    if len(v) == 8 and v.isdigit():
         try:
-            return dt.datetime.strptime(v, fmt).date()
+            parsed = dt.date(int(v[:4]), int(v[4:6]), int(v[6:]))
         except ValueError:
-            continue
-    return None
+            parsed = None
+    else:
+        for fmt in ("%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%d %H:%M:%S"):
+            try:
+                parsed = dt.datetime.strptime(v, fmt).date()
+                break
+            except ValueError:
+                continue
+    if len(_DATE_CACHE) < 100_000:
+        _DATE_CACHE[v] = parsed
+    return parsed
 
 
 def _load_file(path: str | Path) -> tuple[list[PtpEdit], SourceFile]:
     table = read_table(path, _REQUIRED, _OPTIONAL)
     edits: list[PtpEdit] = []
     rejected: list[int] = []
+    pick = table.picker("column1", "column2", "effective", "deletion", "modifier", "rationale")
     for row in data_rows(table, "column1"):
-        edit = _edit(table.value(row, "column1"), table.value(row, "column2"),
-                     table.value(row, "effective"), table.value(row, "deletion"),
-                     table.value(row, "modifier"), table.value(row, "rationale"))
+        edit = _edit(*pick(row))
         if edit is None:
             rejected.append(row.line)
         else:
@@ -126,14 +146,27 @@ def _load_file(path: str | Path) -> tuple[list[PtpEdit], SourceFile]:
 def _edit(col1: str, col2: str, effective: str, deletion: str, modifier: str, rationale: str) -> PtpEdit | None:
     c1, c2 = code_cell(col1), code_cell(col2)
     eff = parse_date(effective)
-    deletion = deletion.strip()
     dele = None if deletion in ("", "*") else parse_date(deletion)
-    mi = re.sub(r"\.0$", "", modifier.strip())  # "1.0" from a re-saved spreadsheet
+    mi = modifier[:-2] if modifier.endswith(".0") else modifier  # "1.0" from a re-saved spreadsheet
     if c1 is None or c2 is None or eff is None or mi not in MODIFIER_INDICATORS:
         return None
     if deletion not in ("", "*") and dele is None:
         return None
-    return PtpEdit(c1, c2, eff, dele, mi, " ".join(rationale.split()))
+    return PtpEdit(c1, c2, eff, dele, sys.intern(mi), _rationale(rationale))
+
+
+_RATIONALES: dict[str, str] = {}
+
+
+def _rationale(text: str) -> str:
+    """One shared string per distinct rationale (a few dozen phrases over a million rows)."""
+    try:
+        return _RATIONALES[text]
+    except KeyError:
+        clean = sys.intern(" ".join(text.split()))
+        if len(_RATIONALES) < 10_000:
+            _RATIONALES[text] = clean
+        return clean
 
 
 def _combine(sources: Sequence[SourceFile]) -> SourceFile | None:
