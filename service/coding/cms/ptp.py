@@ -8,7 +8,6 @@ PTP Edit Rationale. Dates are YYYYMMDD. A few copyright/title lines precede the 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass

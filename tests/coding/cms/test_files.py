@@ -81,3 +81,14 @@ def test_release_is_taken_from_preamble_or_cms_file_name(name: str, first: str, 
 ])
 def test_code_cells(cell: str, code: str | None) -> None:
     assert code_cell(cell) == code
+
+
+def test_windows_1252_byte_far_down_the_file_is_read(tmp_path: Path) -> None:
+    # the encoding is decided on the whole file, not on the first block
+    body = "HCPCS\tMUE Value\tAdjudication\n" + "62370\t1\t2\n" * 20000 + "62368\t1\t2 caf\u00e9\n"
+    p = tmp_path / "m.txt"
+    p.write_bytes(body.encode("cp1252"))
+    t = read_table(p, REQUIRED)
+    rows = list(t.rows)
+    assert t.encoding == "cp1252" and len(rows) == 20001
+    assert rows[-1].cells == ("62368", "1", "2 caf\u00e9")
