@@ -51,6 +51,9 @@ class Settings:
     default_payer_profile: str = "conservative"
     # Optional SMART documentation app launched from documentation cards.
     documentation_app_url: str = ""
+    # Card wording and page templates (cards/README.md). Empty: the repository's cards/ next to
+    # the service package, else ./cards (the container sets /app/cards).
+    cards_dir: str = ""
     # CMS NCCI/MUE/MPFS quarterly files; empty means the bundled synthetic test files are not used.
     ncci_ptp_path: str = ""
     ncci_mue_path: str = ""

@@ -1,0 +1,283 @@
+"""Card wording as data: the Jinja2 templates in cards/ (see cards/README.md), loaded and checked once.
+
+    templates = CardTemplates.load(cards_dir, rule_ids)
+    templates.summary(kind, context) / templates.detail(kind, context) / templates.say(key, **vars)
+
+Everything is compiled and test-rendered at start, so a missing file, a syntax error or an unknown
+variable stops the service before its first hook call, naming the file at fault.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import jinja2
+import yaml
+
+from ..coding.findings import FindingKind
+from ..config import ConfigError, Settings
+
+KINDS = tuple(k.value for k in FindingKind)
+# Every key a finding's params may hold (service/coding/engine.py); documented in cards/README.md.
+PARAM_KEYS = (
+    "date_of_service", "pump", "activities", "performer", "performer_reference", "encounter_reference",
+    "patient_reference", "changed_parameters", "payer", "payer_profile", "reason", "pair", "column1",
+    "column2", "modifier_indicator", "file_release", "bypass_modifiers", "billed_units", "mue", "mai",
+    "indicator", "indicator_value", "drug", "amount", "waste",
+)
+# Characters that would turn a FHIR value into Markdown markup (links, emphasis, HTML, table cells).
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
+
+
+class CardTemplateError(ConfigError):
+    """A card template is missing or broken; raised at start-up, never at hook time."""
+
+
+class MdSafe(str):
+    """Text already made Markdown-safe by a filter: the detail finaliser leaves it alone."""
+
+
+def one_line(value: Any) -> str:
+    return " ".join(str(value).split())
+
+
+def md_escape(value: Any) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", one_line(value))
+
+
+def _finalize_md(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (MdSafe, int, float)):
+        return value
+    return md_escape(value)
+
+
+def _finalize_text(value: Any) -> Any:
+    return "" if value is None else one_line(value)
+
+
+def codes_filter(values: Iterable[Any] | str | None, conjunction: str = "and") -> str:
+    """['62370', '62367'] -> '62370 and 62367'; three or more: 'a, b and c'."""
+    if values is None:
+        return ""
+    items = [values] if isinstance(values, str) else [str(v) for v in values if v]
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
+
+
+def plural_filter(word: str, n: Any, plural: str | None = None) -> str:
+    try:
+        count = int(n if not isinstance(n, (list, tuple)) else len(n))
+    except (TypeError, ValueError):
+        count = 2
+    return word if count == 1 else (plural or word + "s")
+
+
+def cell_filter(value: Any) -> MdSafe:
+    """A Markdown table cell: escaped, one line, '-' when empty."""
+    text = md_escape(value if value is not None else "")
+    return MdSafe(text or "-")
+
+
+def url_filter(value: Any) -> MdSafe:
+    """A URL inside Markdown link parentheses: spaces, parentheses and angle brackets percent-encoded."""
+    text = one_line(value or "")
+    for ch, enc in ((" ", "%20"), ("(", "%28"), (")", "%29"), ("<", "%3C"), (">", "%3E")):
+        text = text.replace(ch, enc)
+    return MdSafe(text)
+
+
+def _env(root: Path | None, *, markdown: bool) -> jinja2.Environment:
+    loader = jinja2.FileSystemLoader(str(root)) if root is not None else None
+    env = jinja2.Environment(
+        loader=loader, undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
+        trim_blocks=True, lstrip_blocks=True, finalize=_finalize_md if markdown else _finalize_text,
+    )
+    env.filters.update(codes=codes_filter, plural=plural_filter, cell=cell_filter, url=url_filter,
+                       md=lambda v: MdSafe(md_escape(v)))
+    return env
+
+
+class LenientParams(dict):  # type: ignore[type-arg]
+    """Finding params at hook time: a key a finding does not carry reads as empty text.
+    At start-up templates are rendered with every key (PARAM_KEYS) present and strict."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def sample_context(**overrides: Any) -> dict[str, Any]:
+    """A context with every variable a template may use, for the start-up test render."""
+    ctx: dict[str, Any] = {
+        "rule": {"id": "RULE-ID", "version": "1", "title": "Rule title", "verification": "V",
+                 "verification_label": "verified", "source": "source", "url": "http://localhost/docs/rules/RULE-ID"},
+        "kind": "replace-code", "severity": "warning",
+        "code": "62369", "code_system": "CPT", "code_summary": "summary", "code_url": "http://localhost/docs/codes/62369",
+        "replaces": ["95990"], "modifiers": ["25"], "units": 1,
+        "missing": [{"code": "doc-visit-date", "display": "Date of the visit"}],
+        "evidence": [{"observed": "seen", "reference": "Procedure/p1", "date": "2026-11-20"}],
+        "evidence_hidden": 1, "evidence_total": 2, "why": "why",
+        "params": {k: k for k in PARAM_KEYS},
+    }
+    ctx.update(overrides)
+    return ctx
+
+
+@dataclass(frozen=True)
+class RuleTemplates:
+    rule_id: str
+    path: Path
+    summary: Mapping[str, jinja2.Template]  # kind or "default" -> template
+    detail: Mapping[str, jinja2.Template]
+
+    def pick(self, part: str, kind: str) -> jinja2.Template:
+        table = self.summary if part == "summary" else self.detail
+        return table.get(kind) or table["default"]
+
+
+@dataclass(frozen=True)
+class CardTemplates:
+    root: Path
+    settings: Mapping[str, Any]  # cards.yaml minus the wording tables
+    rules: Mapping[str, RuleTemplates]
+    phrases: Mapping[str, jinja2.Template]  # "links.document", "suggestions.order-replace.label", ...
+
+    # -- loading -----------------------------------------------------------------------
+    @classmethod
+    def load(cls, root: Path, rule_ids: Iterable[str] | None = None) -> "CardTemplates":
+        root = Path(root)
+        if not root.is_dir():
+            raise CardTemplateError(f"cards directory not found: {root} (setting cards_dir)")
+        md_env = _env(root / "partials", markdown=True)
+        text_env = _env(None, markdown=False)
+        general_path = root / "cards.yaml"
+        general = _read_yaml(general_path)
+        phrases: dict[str, jinja2.Template] = {}
+        for group in ("links", "suggestions"):
+            for key, value in _flatten(general.get(group) or {}, group):
+                phrases[key] = _compile(text_env, value, general_path, key)
+        settings = {k: v for k, v in general.items() if k not in ("links", "suggestions")}
+        rules: dict[str, RuleTemplates] = {}
+        for path in sorted((root / "rules").glob("*.yaml")):
+            spec = _read_yaml(path)
+            rule_id = spec.get("rule")
+            if not isinstance(rule_id, str) or not rule_id:
+                raise CardTemplateError(f"{path}: missing 'rule' (the id of the rule this file serves)")
+            if rule_id in rules:
+                raise CardTemplateError(f"{path}: rule {rule_id} already has templates in {rules[rule_id].path}")
+            rules[rule_id] = RuleTemplates(
+                rule_id, path,
+                _part(text_env, spec, "summary", path), _part(md_env, spec, "detail", path),
+            )
+        if rule_ids is not None:
+            wanted = set(rule_ids)
+            missing = sorted(wanted - set(rules))
+            if missing:
+                raise CardTemplateError(f"{root / 'rules'}: no card templates for rule(s) {', '.join(missing)}")
+            unknown = sorted(set(rules) - wanted)
+            if unknown:
+                raise CardTemplateError(
+                    f"{rules[unknown[0]].path}: names rule {unknown[0]}, which is not in rules.yaml")
+        templates = cls(root, settings, rules, phrases)
+        templates.check()
+        return templates
+
+    def check(self) -> None:
+        """Render every template once with every variable present: unknown names fail here, at start."""
+        ctx = sample_context()
+        for rt in self.rules.values():
+            for part in ("summary", "detail"):
+                for kind in KINDS:
+                    try:
+                        rt.pick(part, kind).render(sample_context(kind=kind, rule={**ctx["rule"], "id": rt.rule_id}))
+                    except jinja2.TemplateError as exc:
+                        raise CardTemplateError(f"{rt.path}: {part} ({kind}): {_describe(exc)}") from None
+        for key, tmpl in self.phrases.items():
+            try:
+                tmpl.render(ctx)
+            except jinja2.TemplateError as exc:
+                raise CardTemplateError(f"{self.root / 'cards.yaml'}: {key}: {_describe(exc)}") from None
+
+    # -- rendering ---------------------------------------------------------------------
+    def render(self, rule_id: str, part: str, kind: str, context: Mapping[str, Any]) -> str:
+        return self.rules[rule_id].pick(part, kind).render(context).strip()
+
+    def say(self, key: str, context: Mapping[str, Any]) -> str:
+        """One short phrase from cards.yaml (link labels, suggestion labels and action descriptions)."""
+        return one_line(self.phrases[key].render(context))
+
+    def has_phrase(self, key: str) -> bool:
+        return key in self.phrases
+
+    def setting(self, name: str, default: Any) -> Any:
+        return self.settings.get(name, default)
+
+
+def _describe(exc: jinja2.TemplateError) -> str:
+    where = f"line {exc.lineno}: " if isinstance(exc, jinja2.TemplateSyntaxError) and exc.lineno else ""
+    name = getattr(exc, "name", None)
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return f"included template not found: {name}"
+    return f"{where}{exc.message or type(exc).__name__}"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CardTemplateError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise CardTemplateError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise CardTemplateError(f"{path}: must hold a mapping")
+    return raw
+
+
+def _flatten(node: Mapping[str, Any], prefix: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for key, value in node.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, Mapping):
+            out += _flatten(value, name)
+        else:
+            out.append((name, value))
+    return out
+
+
+def _compile(env: jinja2.Environment, source: Any, path: Path, where: str) -> jinja2.Template:
+    if not isinstance(source, str) or not source.strip():
+        raise CardTemplateError(f"{path}: {where}: expected a template text")
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise CardTemplateError(f"{path}: {where}: line {exc.lineno}: {exc.message}") from None
+
+
+def _part(env: jinja2.Environment, spec: Mapping[str, Any], part: str, path: Path) -> dict[str, jinja2.Template]:
+    value = spec.get(part)
+    if value is None:
+        raise CardTemplateError(f"{path}: missing '{part}'")
+    if isinstance(value, str):
+        return {"default": _compile(env, value, path, part)}
+    if not isinstance(value, Mapping):
+        raise CardTemplateError(f"{path}: '{part}' must be a template text or a mapping of finding kind to text")
+    unknown = sorted(set(value) - set(KINDS) - {"default"})
+    if unknown:
+        raise CardTemplateError(
+            f"{path}: {part}: unknown finding kind(s) {', '.join(unknown)} (known: {', '.join(KINDS)}, default)")
+    if "default" not in value:
+        raise CardTemplateError(f"{path}: {part}: needs a 'default' entry for kinds it does not list")
+    return {kind: _compile(env, text, path, f"{part}.{kind}") for kind, text in value.items()}
+
+
+def cards_dir(settings: Settings) -> Path:
+    """The configured cards_dir, else the repository's cards/ (beside the service package), else ./cards."""
+    if settings.cards_dir:
+        return Path(settings.cards_dir)
+    beside = Path(__file__).resolve().parents[2] / "cards"
+    return beside if beside.is_dir() else Path.cwd() / "cards"
+
