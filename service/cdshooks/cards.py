@@ -1,27 +1,40 @@
-"""Cards from findings (issue 4): wording per finding kind, provenance, override reasons,
-documentation links and suggestions. Contract:
+"""Cards from findings (issue 4). The wording lives in cards/ (Jinja2 templates, see cards/README.md);
+this module decides everything that is not wording: one card per problem, order, indicator,
+provenance, override reasons, links and suggestions. Contract:
 
-    builder = CardBuilder.load(settings)
-    cards = builder.build(findings, request, resources)  # list of CDS Hooks 2.0 card dicts
+    builder = CardBuilder.load(settings)                  # templates compiled and checked once
+    cards = builder.build(findings, request, resources)   # list of CDS Hooks 2.0 card dicts
 """
 from __future__ import annotations
 
 import json
+import logging
 import uuid
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
 
-from ..coding.findings import Finding, FindingKind
+from ..coding.codetable import CPT_SYSTEM, HCPCS_SYSTEM, CodeTable, default_code_table
+from ..coding.findings import Finding, FindingKind, Severity
+from ..coding.rulebook import VERIFICATION, RuleBook
+from ..coding.terminology import display
 from ..config import Settings
 from ..fhir.resources import VisitResources
 from . import suggestions as sugg
+from .cardtemplates import CardTemplates, LenientParams, MdSafe, cards_dir, one_line
 from .validation import HookRequest
+
+log = logging.getLogger("pumpcds.cards")
 
 TOPIC_SYSTEM = "http://pumpcds.org/fhir/CodeSystem/card-topic"
 OVERRIDE_SYSTEM = "http://pumpcds.org/fhir/CodeSystem/override-reason"
 OVERRIDE_CODESYSTEM = Path(__file__).parent / "terminology" / "override-reason.codesystem.json"
-VERIFICATION = {"V": "verified", "V2": "secondary source", "U": "unverified", "I": "inference"}
-MAX_SUMMARY = 139
+MAX_SUMMARY = 139  # CDS Hooks: summary under 140 characters
+SYSTEM_LABELS = {CPT_SYSTEM: "CPT", HCPCS_SYSTEM: "HCPCS", "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM"}
+_SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
+# within one indicator: code changes first, then warnings, then documentation prompts, then input problems
+_KIND_RANK = {FindingKind.REPLACE_CODE: 0, FindingKind.DROP_CODE: 0, FindingKind.RECOMMENDED_CODE: 0,
+              FindingKind.WARNING: 1, FindingKind.MISSING_DOCUMENTATION: 2, FindingKind.DATA_QUALITY: 3}
 
 
 def override_reasons() -> list[dict[str, str]]:
@@ -30,131 +43,137 @@ def override_reasons() -> list[dict[str, str]]:
     return [{"system": OVERRIDE_SYSTEM, "code": c["code"], "display": c["display"]} for c in cs["concept"]]
 
 
-def _clip(text: str, limit: int = MAX_SUMMARY) -> str:
-    text = " ".join(text.split())
+def clip(text: str, limit: int = MAX_SUMMARY) -> str:
+    """Last resort only: the tests keep every template under the limit with the longest values."""
+    text = one_line(text)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _cell(text: Any) -> str:
-    """Markdown-safe table cell: no pipes or line breaks."""
-    return " ".join(str(text).replace("|", "\\|").split()) or "-"
+def importance(f: Finding) -> tuple[int, int, str]:
+    return (_SEVERITY_RANK[f.severity], _KIND_RANK.get(f.kind, 9), f.rule.id)
 
 
-def summary(f: Finding) -> str:
-    """What to do, with the code, readable in two seconds; always < 140 characters."""
-    code = f.code or ""
-    old = ", ".join(f.replaces)
-    mods = "-".join(f.modifiers)
-    p = f.params
-    if f.rule.id == "NCCI-MUE" and code:
-        text = f"{code}: at most {f.units or p.get('mue', '?')} units per day, {p.get('billed_units', 'more')} billed"
-    elif f.rule.id == "MOD-INDICATOR" and code:
-        text = f"Remove modifier {mods} from {code}"
-    elif f.rule.id == "DRUG-JW-JZ" and code:
-        text = f"Add modifier {mods or 'JW/JZ'} to drug code {code}" + (f" ({f.units} units wasted)" if f.units else "")
-    elif f.rule.id == "EM-SAME-DAY" and f.kind == FindingKind.REPLACE_CODE and code:
-        text = f"Add modifier 25 to {code}: separate problem documented"
-    elif f.kind == FindingKind.RECOMMENDED_CODE and code:
-        text = f"Code {code} for this visit" + (f" ({f.units} units)" if f.units else "")
-    elif f.kind == FindingKind.REPLACE_CODE and code:
-        text = f"Code {code} for this visit, not {old}" if old else f"Code {code} for this visit"
-    elif f.kind == FindingKind.DROP_CODE:
-        text = f"Remove {old or code}" + (f": included in {code}" if code and old else "")
-    elif f.kind == FindingKind.MISSING_DOCUMENTATION:
-        text = f"Document {len(f.missing)} more item(s) to support {code}" if code else "Documentation incomplete"
-    elif f.kind == FindingKind.DATA_QUALITY:
-        text = f"{len(f.evidence)} item(s) of the record could not be used for coding"
-    elif f.rule.id == "NCCI-PTP" and p.get("pair"):
-        text = f"{p['pair']}: billable together only with a bypass modifier"
-    else:
-        text = f"Check {code} for this visit" if code else f"Check coding: {f.rule.id}"
-    return _clip(text)
+def _union(a: Iterable[Any], b: Iterable[Any]) -> tuple[Any, ...]:
+    return tuple(dict.fromkeys((*a, *b)))
 
 
-def detail(f: Finding, title: str | None) -> str:
-    """GitHub-flavoured Markdown: why, the evidence table, the rule and its standing."""
-    from ..coding.terminology import display
-
-    lines: list[str] = []
-    why = f.params.get("reason") or title or f.rule.id
-    lines.append(why.rstrip(".") + ".")
-    if f.missing:
-        lines += ["", "Not yet documented:"] + [f"- {display(m)}" for m in f.missing]
-    if f.evidence:
-        lines += ["", "| What was seen | From | Date |", "| --- | --- | --- |"]
-        lines += [f"| {_cell(e.observed)} | {_cell(e.reference)} | {_cell(e.date or '-')} |" for e in f.evidence]
-    level = VERIFICATION.get(f.rule.verification, f.rule.verification)
-    lines += ["", f"Rule {f.rule.id} v{f.rule.version} ({level}); source: {f.rule.source or 'see rule page'}."]
-    return "\n".join(lines)
+def merge(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per problem: the same rule, code and kind is one card (evidence, missing items,
+    replaced codes and affected resources joined), most important first."""
+    merged: dict[tuple[str, str | None, str], Finding] = {}
+    for f in sorted(findings, key=importance):
+        key = (f.rule.id, f.code, f.kind.value)
+        a = merged.get(key)
+        merged[key] = f if a is None else replace(
+            a, replaces=_union(a.replaces, f.replaces), modifiers=_union(a.modifiers, f.modifiers),
+            affected=_union(a.affected, f.affected), evidence=_union(a.evidence, f.evidence),
+            missing=_union(a.missing, f.missing), units=a.units if a.units is not None else f.units,
+            params={**f.params, **a.params})
+    return sorted(merged.values(), key=importance)
 
 
 class CardBuilder:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, templates: CardTemplates, book: RuleBook, codes: CodeTable) -> None:
         self.settings = settings
+        self.templates = templates
+        self.book = book
+        self.codes = codes
         self.reasons = override_reasons()
-        try:
-            from ..coding.rulebook import default_rulebook
-
-            self.titles = {r.id: r.title for r in default_rulebook().rules}
-        except Exception:  # rule titles are decoration; a card must not fail for them
-            self.titles = {}
+        self.titles = {r.id: r.title for r in book.rules}
+        self.base = settings.public_base_url.rstrip("/")
+        self.max_summary = min(int(templates.setting("summary_max", MAX_SUMMARY)), MAX_SUMMARY)
+        self.evidence_rows = max(1, int(templates.setting("evidence_rows", 8)))
+        self.source_label = str(templates.setting("source_label", "pumpcds coding rules"))
 
     @classmethod
-    def load(cls, settings: Settings) -> "CardBuilder":
-        return cls(settings)
+    def load(cls, settings: Settings, *, book: RuleBook | None = None, codes: CodeTable | None = None,
+             directory: Path | None = None) -> "CardBuilder":
+        """Read rules, codes and every card template once; a missing or broken template raises
+        CardTemplateError (a ConfigError naming the file) here, at start-up."""
+        book = book or RuleBook.load(base_url=settings.public_base_url)
+        codes = codes or default_code_table().with_descriptors(settings.cpt_descriptor_path)
+        templates = CardTemplates.load(directory or cards_dir(settings), [r.id for r in book.rules])
+        return cls(settings, templates, book, codes)
 
+    # -- cards -----------------------------------------------------------------------------
     def build(self, findings: list[Finding], request: HookRequest, resources: VisitResources) -> list[dict[str, Any]]:
-        merged: dict[tuple[str, str | None], Finding] = {}
-        for f in sorted(findings, key=lambda f: f.sort_key):
-            key = (f.rule.id, f.code)
-            if key in merged:  # same rule and code: one card, evidence and missing items joined
-                a = merged[key]
-                from dataclasses import replace
+        return [self.card(f, request, resources) for f in merge(findings)]
 
-                merged[key] = replace(a, evidence=a.evidence + tuple(e for e in f.evidence if e not in a.evidence),
-                                      missing=a.missing + tuple(m for m in f.missing if m not in a.missing),
-                                      affected=a.affected + tuple(r for r in f.affected if r not in a.affected))
-            else:
-                merged[key] = f
-        return [self._card(f, request, resources) for f in sorted(merged.values(), key=lambda f: f.sort_key)]
-
-    def _card(self, f: Finding, request: HookRequest, resources: VisitResources) -> dict[str, Any]:
-        title = self.titles.get(f.rule.id)
-        source: dict[str, Any] = {"label": "pumpcds coding rules",
-                                  "topic": {"system": TOPIC_SYSTEM, "code": f.rule.id, "display": title or f.rule.id}}
-        if f.rule.url:
-            source["url"] = f.rule.url
-        card: dict[str, Any] = {
-            "uuid": str(uuid.uuid4()),
-            "summary": summary(f),
-            "detail": detail(f, title),
-            "indicator": f.severity.value,
-            "source": source,
-            "overrideReasons": self.reasons,
-            "extension": {"pumpcds": {"ruleId": f.rule.id, "ruleVersion": f.rule.version}},
+    def context(self, f: Finding) -> dict[str, Any]:
+        """Everything a template may use (cards/README.md lists it)."""
+        rows = self.evidence_rows
+        rule_url = f.rule.url or f"{self.base}/docs/rules/{f.rule.id}"
+        code_in_table = bool(f.code and f.code in self.codes.codes)
+        return {
+            "rule": {"id": f.rule.id, "version": f.rule.version, "title": self.titles.get(f.rule.id, f.rule.id),
+                     "verification": f.rule.verification,
+                     "verification_label": VERIFICATION.get(f.rule.verification, f.rule.verification),
+                     "source": f.rule.source or "see the rule page", "url": MdSafe(rule_url)},
+            "kind": f.kind.value,
+            "severity": f.severity.value,
+            "code": f.code,
+            "code_system": SYSTEM_LABELS.get(f.code_system or "", f.code_system),
+            "code_summary": self.codes.description(f.code) if code_in_table and f.code else "",
+            "code_url": MdSafe(f"{self.base}/docs/codes/{f.code}") if code_in_table else None,
+            "replaces": list(f.replaces),
+            "modifiers": list(f.modifiers),
+            "units": f.units,
+            "missing": [{"code": m, "display": display(m)} for m in f.missing],
+            "evidence": [{"observed": e.observed, "reference": e.reference, "date": e.date} for e in f.evidence[:rows]],
+            "evidence_hidden": max(0, len(f.evidence) - rows),
+            "evidence_total": len(f.evidence),
+            "why": (f.params.get("reason") or self.titles.get(f.rule.id) or f.rule.id).rstrip("."),
+            "params": LenientParams(f.params),
         }
+
+    def card(self, f: Finding, request: HookRequest, resources: VisitResources) -> dict[str, Any]:
+        ctx = self.context(f)
+        summary, detail = self._wording(f, ctx)
+        card: dict[str, Any] = {"uuid": str(uuid.uuid4()), "summary": summary}
+        if detail:
+            card["detail"] = detail
+        card["indicator"] = f.severity.value
+        card["source"] = {
+            "label": self.source_label,
+            "url": str(ctx["rule"]["url"]),
+            "topic": {"system": TOPIC_SYSTEM, "code": f.rule.id, "display": ctx["rule"]["title"]},
+        }
+        card["overrideReasons"] = self.reasons
+        # the audit store reads this mark to trace feedback to the rule and its version
+        card["extension"] = {"pumpcds": {"ruleId": f.rule.id, "ruleVersion": f.rule.version}}
         try:
-            found = sugg.build(f, request, resources)
-        except Exception:  # a suggestion we cannot build safely is left out, the card still informs
+            found = sugg.build(f, request, resources, lambda key: self.templates.say(key, ctx))
+        except Exception:  # a suggestion we cannot build safely is left out; the card still informs
+            log.exception("suggestion failed for rule=%s kind=%s", f.rule.id, f.kind.value)
             found = []
         if found:
             found[0]["isRecommended"] = True
             card["suggestions"] = found
             card["selectionBehavior"] = "at-most-one"
-        links = self._links(f)
+        links = self._links(f, ctx)
         if links:
             card["links"] = links
         return card
 
-    def _links(self, f: Finding) -> list[dict[str, Any]]:
-        if not f.code or (f.code_system and f.code_system not in sugg.BILLING_SYSTEMS):
+    def _wording(self, f: Finding, ctx: Mapping[str, Any]) -> tuple[str, str]:
+        try:
+            summary = self.templates.render(f.rule.id, "summary", f.kind.value, ctx)
+            detail = self.templates.render(f.rule.id, "detail", f.kind.value, ctx)
+        except Exception:  # templates were test-rendered at start; this is a data surprise, not a typo
+            log.exception("card template failed for rule=%s kind=%s", f.rule.id, f.kind.value)
+            return clip(ctx["rule"]["title"], self.max_summary), ""
+        text = one_line(summary)
+        if len(text) > self.max_summary:
+            log.warning("summary clipped for rule=%s kind=%s (%d characters)", f.rule.id, f.kind.value, len(text))
+        return clip(text, self.max_summary) or clip(ctx["rule"]["title"], self.max_summary), detail
+
+    def _links(self, f: Finding, ctx: Mapping[str, Any]) -> list[dict[str, Any]]:
+        if not ctx["code_url"]:
             return []
-        base = self.settings.public_base_url.rstrip("/")
-        links: list[dict[str, Any]] = [{"label": f"What to document for {f.code}",
-                                        "url": f"{base}/docs/codes/{f.code}", "type": "absolute"}]
-        app = getattr(self.settings, "documentation_app_url", "")
-        if app:
-            ctx = {"code": f.code, "missing": list(f.missing)}
-            links.append({"label": f"Open documentation checklist for {f.code}", "url": app, "type": "smart",
-                          "appContext": json.dumps(ctx)})
+        links: list[dict[str, Any]] = [{"label": self.templates.say("links.document", ctx),
+                                        "url": str(ctx["code_url"]), "type": "absolute"}]
+        app = self.settings.documentation_app_url
+        if app and (f.missing or f.kind == FindingKind.MISSING_DOCUMENTATION):
+            links.append({"label": self.templates.say("links.smart", ctx), "url": app, "type": "smart",
+                          "appContext": json.dumps({"code": f.code, "missing": list(f.missing)})})
         return links

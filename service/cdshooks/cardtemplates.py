@@ -204,7 +204,9 @@ class CardTemplates:
 
     # -- rendering ---------------------------------------------------------------------
     def render(self, rule_id: str, part: str, kind: str, context: Mapping[str, Any]) -> str:
-        return self.rules[rule_id].pick(part, kind).render(context).strip()
+        text = self.rules[rule_id].pick(part, kind).render(context)
+        text = "\n".join(line.rstrip() for line in text.splitlines())
+        return re.sub(r"\n{3,}", "\n\n", text).strip()  # templates may leave extra blank lines
 
     def say(self, key: str, context: Mapping[str, Any]) -> str:
         """One short phrase from cards.yaml (link labels, suggestion labels and action descriptions)."""

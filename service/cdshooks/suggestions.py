@@ -1,9 +1,12 @@
-"""Suggestions (FHIR actions) for a finding: order-sign edits draft ServiceRequests,
-encounter close edits or creates R4 ChargeItems. Wording stays in cards.py."""
+"""Suggestions (FHIR actions) for a finding. order-sign edits the draft orders being signed
+(ServiceRequest or draft Procedure: update the whole resource, delete by resourceId, or create a
+ServiceRequest); encounter close edits the visit's ChargeItems or creates an R4 ChargeItem.
+Labels and action descriptions come from cards/cards.yaml through ``say``."""
 from __future__ import annotations
 
+import json
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from ..coding.codetable import CPT_SYSTEM, HCPCS_SYSTEM
 from ..coding.findings import Finding, FindingKind
@@ -12,6 +15,8 @@ from .validation import HookRequest
 
 MODIFIER_EXT = "http://pumpcds.org/fhir/StructureDefinition/billing-modifier"
 BILLING_SYSTEMS = (CPT_SYSTEM, HCPCS_SYSTEM)
+ORDER_TYPES = ("ServiceRequest", "Procedure")  # draft orders whose `code` carries the billing code
+Say = Callable[[str], str]
 
 
 def code_system(code: str, system: str | None = None) -> str:
@@ -33,8 +38,6 @@ def _replace_coding(resource: dict[str, Any], field: str, code: str, system: str
 
 def as_json(resource: Any) -> dict[str, Any]:
     """A parsed R4B resource as plain FHIR JSON (whole resource, nothing dropped but nulls)."""
-    import json
-
     return json.loads(resource.model_dump_json(exclude_none=True, by_alias=True))
 
 
@@ -46,76 +49,91 @@ def _suggestion(label: str, actions: list[dict[str, Any]]) -> dict[str, Any]:
     return {"uuid": str(uuid.uuid4()), "label": label[:200], "actions": actions}
 
 
-def build(finding: Finding, request: HookRequest, resources: VisitResources) -> list[dict[str, Any]]:
+def _modifier_ext(finding: Finding) -> list[dict[str, Any]]:
+    return [{"url": MODIFIER_EXT, "valueCoding": {"system": HCPCS_SYSTEM if any(ch.isalpha() for ch in m) else CPT_SYSTEM,
+                                                  "code": m}} for m in finding.modifiers]
+
+
+def _with_modifiers(body: dict[str, Any], finding: Finding) -> None:
+    """The finding's modifiers become the resource's only billing-modifier extensions."""
+    if not finding.modifiers:
+        return
+    body["extension"] = [e for e in body.get("extension", []) if e.get("url") != MODIFIER_EXT] + _modifier_ext(finding)
+
+
+def build(finding: Finding, request: HookRequest, resources: VisitResources, say: Say) -> list[dict[str, Any]]:
     """Zero or one suggestion for this finding (only code changes are actionable)."""
     if finding.code_system and finding.code_system not in BILLING_SYSTEMS:
         return []
     if finding.kind not in (FindingKind.RECOMMENDED_CODE, FindingKind.REPLACE_CODE, FindingKind.DROP_CODE):
         return []
     if request.is_order_sign:
-        return _order_sign(finding, request, resources)
-    return _encounter(finding, request, resources)
+        return _order_sign(finding, request, resources, say)
+    return _encounter(finding, request, resources, say)
 
 
-def _affected(finding: Finding, resources: VisitResources, rtype: str) -> list[Any]:
-    found = [resources.by_reference(r) for r in finding.affected]
-    return [r for r in found if r is not None and r.get_resource_type() == rtype]
+def _affected(finding: Finding, candidates: list[Any]) -> list[Any]:
+    """The resources carrying the wrong code, among those this hook may change."""
+    wanted = set(finding.affected)
+    return [r for r in candidates if r.id and _ref(r) in wanted]
 
 
-def _order_sign(finding: Finding, request: HookRequest, resources: VisitResources) -> list[dict[str, Any]]:
-    orders = _affected(finding, resources, "ServiceRequest")
+def _deletes(items: list[Any], description: str) -> list[dict[str, Any]]:
+    return [{"type": "delete", "description": description, "resourceId": _ref(i)} for i in items]
+
+
+def _order_sign(finding: Finding, request: HookRequest, resources: VisitResources, say: Say) -> list[dict[str, Any]]:
+    # only the orders being signed are changed; the record's history never is
+    orders = _affected(finding, resources.orders_of_type(*ORDER_TYPES))
     ctx = request.context
     if finding.kind == FindingKind.DROP_CODE:
-        actions = [{"type": "delete", "description": f"Remove the order for {', '.join(finding.replaces)}",
-                    "resourceId": _ref(o)} for o in orders if o.id]
-        return [_suggestion(f"Remove {', '.join(finding.replaces)}", actions)] if actions else []
+        actions = _deletes(orders, say("suggestions.order.drop.delete"))
+        return [_suggestion(say("suggestions.order.drop.label"), actions)] if actions else []
     if not finding.code:
         return []
     system = code_system(finding.code, finding.code_system)
     if finding.kind == FindingKind.REPLACE_CODE and orders:
         first, rest = orders[0], orders[1:]
-        body = _replace_coding(as_json(first),
-                               "code", finding.code, system)
-        actions = [{"type": "update", "description": f"Order {finding.code} instead of {', '.join(finding.replaces)}",
-                    "resource": body}]
-        actions += [{"type": "delete", "description": "Remove the order that carried the replaced code",
-                     "resourceId": _ref(o)} for o in rest if o.id]
-        return [_suggestion(f"Use {finding.code}", actions)]
-    if finding.kind == FindingKind.RECOMMENDED_CODE and not resources.orders_of_type("ServiceRequest"):
+        body = _replace_coding(as_json(first), "code", finding.code, system)
+        _with_modifiers(body, finding)
+        if finding.units and first.get_resource_type() == "ServiceRequest":
+            body["quantityQuantity"] = {"value": finding.units}
+        actions = [{"type": "update", "description": say("suggestions.order.replace.update"), "resource": body}]
+        actions += _deletes(rest, say("suggestions.order.replace.delete"))
+        return [_suggestion(say("suggestions.order.replace.label"), actions)]
+    if finding.kind == FindingKind.RECOMMENDED_CODE and not resources.orders_of_type(*ORDER_TYPES):
         sr: dict[str, Any] = {"resourceType": "ServiceRequest", "status": "draft", "intent": "order",
                               "code": {"coding": [{"system": system, "code": finding.code}]},
                               "subject": {"reference": f"Patient/{ctx.get('patientId')}"}}
         if ctx.get("encounterId"):
             sr["encounter"] = {"reference": f"Encounter/{ctx['encounterId']}"}
-        return [_suggestion(f"Order {finding.code}", [{"type": "create", "description": f"Add an order for {finding.code}",
-                                                       "resource": sr}])]
+        if finding.units:
+            sr["quantityQuantity"] = {"value": finding.units}
+        if finding.modifiers:
+            sr["extension"] = _modifier_ext(finding)
+        return [_suggestion(say("suggestions.order.create.label"),
+                            [{"type": "create", "description": say("suggestions.order.create.create"), "resource": sr}])]
     return []
 
 
-def _modifier_ext(finding: Finding) -> list[dict[str, Any]]:
-    return [{"url": MODIFIER_EXT, "valueCoding": {"system": HCPCS_SYSTEM if any(ch.isalpha() for ch in m) else CPT_SYSTEM,
-                                                  "code": m}} for m in finding.modifiers]
-
-
-def _encounter(finding: Finding, request: HookRequest, resources: VisitResources) -> list[dict[str, Any]]:
-    items = _affected(finding, resources, "ChargeItem")
+def _encounter(finding: Finding, request: HookRequest, resources: VisitResources, say: Say) -> list[dict[str, Any]]:
+    items = _affected(finding, resources.of_type("ChargeItem"))
     ctx = request.context
     if finding.kind == FindingKind.DROP_CODE:
-        actions = [{"type": "delete", "description": f"Remove the charge for {', '.join(finding.replaces)}",
-                    "resourceId": _ref(i)} for i in items if i.id]
-        return [_suggestion(f"Remove {', '.join(finding.replaces)}", actions)] if actions else []
+        actions = _deletes(items, say("suggestions.charge.drop.delete"))
+        return [_suggestion(say("suggestions.charge.drop.label"), actions)] if actions else []
     if not finding.code:
         return []
     system = code_system(finding.code, finding.code_system)
     if items:
-        body = as_json(items[0])
-        body = _replace_coding(body, "code", finding.code, system)
-        if finding.modifiers:
-            body["extension"] = [e for e in body.get("extension", []) if e.get("url") != MODIFIER_EXT] + _modifier_ext(finding)
+        first, rest = items[0], items[1:]
+        body = _replace_coding(as_json(first), "code", finding.code, system)
+        _with_modifiers(body, finding)
         if finding.units:
             body["quantity"] = {"value": finding.units}
-        return [_suggestion(f"Charge {finding.code}", [{"type": "update", "resource": body,
-                                                        "description": f"Charge {finding.code} instead of {', '.join(finding.replaces) or 'the current code'}"}])]
+        actions = [{"type": "update", "description": say("suggestions.charge.replace.update"), "resource": body}]
+        actions += _deletes(rest, say("suggestions.charge.replace.delete"))
+        return [_suggestion(say("suggestions.charge.replace.label"), actions)]
     charge: dict[str, Any] = {"resourceType": "ChargeItem", "status": "billable",
                               "code": {"coding": [{"system": system, "code": finding.code}]},
                               "subject": {"reference": f"Patient/{ctx.get('patientId')}"},
@@ -128,5 +146,5 @@ def _encounter(finding: Finding, request: HookRequest, resources: VisitResources
         charge["performer"] = [{"actor": {"reference": finding.params["performer_reference"]}}]
     if finding.modifiers:
         charge["extension"] = _modifier_ext(finding)
-    return [_suggestion(f"Charge {finding.code}", [{"type": "create", "description": f"Add a charge for {finding.code}",
-                                                    "resource": charge}])]
+    return [_suggestion(say("suggestions.charge.create.label"),
+                        [{"type": "create", "description": say("suggestions.charge.create.create"), "resource": charge}])]
