@@ -52,6 +52,38 @@ def _hoist(name: str, components: dict[str, Any]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{prefix}"}
 
 
+def _docs_paths(outcome: dict[str, Any]) -> dict[str, Any]:
+    """The documentation pages cards link to: HTML by default, JSON with Accept: application/json."""
+    page = {"type": "object"}
+
+    def ok(what: str) -> dict[str, Any]:
+        return {"description": what, "content": {"text/html": {"schema": {"type": "string"}},
+                                                 "application/json": {"schema": page}}}
+
+    def missing(what: str) -> dict[str, Any]:
+        return {"description": what, "content": {"application/json": {"schema": outcome},
+                                                 "text/html": {"schema": {"type": "string"}}}}
+
+    def param(name: str, text: str) -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "description": text,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 64}}
+
+    return {
+        "/docs/codes": {"get": {"summary": "Codes with a documentation page", "operationId": "docsCodes",
+                                "responses": {"200": ok("Index of codes")}}},
+        "/docs/codes/{code}": {"get": {
+            "summary": "What to document for a code", "operationId": "docsCode",
+            "parameters": [param("code", "CPT or HCPCS code, e.g. 62370")],
+            "responses": {"200": ok("The code's documentation checklist"), "404": missing("Unknown code")}}},
+        "/docs/rules": {"get": {"summary": "Coding rules", "operationId": "docsRules",
+                                "responses": {"200": ok("Index of rules")}}},
+        "/docs/rules/{rule_id}": {"get": {
+            "summary": "One coding rule: version, dates, verification, source, data", "operationId": "docsRule",
+            "parameters": [param("rule_id", "Rule id, e.g. SEL-MATRIX")],
+            "responses": {"200": ok("The rule's page"), "404": missing("Unknown rule")}}},
+    }
+
+
 def build_openapi(base_url: str, service_ids: list[str]) -> dict[str, Any]:
     components: dict[str, Any] = {"OperationOutcome": _OUTCOME}
     request_ref = _hoist("request", components)
@@ -131,6 +163,7 @@ def build_openapi(base_url: str, service_ids: list[str]) -> dict[str, Any]:
                     "security": secured,
                 }
             },
+            **_docs_paths(outcome),
             "/healthz": {"get": {"summary": "Liveness", "operationId": "healthz", "responses": {"200": {"description": "Alive"}}}},
             "/readyz": {
                 "get": {
