@@ -175,13 +175,13 @@ class CardTemplates:
             )
         if rule_ids is not None:
             wanted = set(rule_ids)
+            unknown = sorted(set(rules) - wanted)
+            if unknown:  # first: a typo in 'rule:' also leaves that rule without templates
+                raise CardTemplateError(
+                    f"{rules[unknown[0]].path}: names rule {unknown[0]}, which is not in rules.yaml")
             missing = sorted(wanted - set(rules))
             if missing:
                 raise CardTemplateError(f"{root / 'rules'}: no card templates for rule(s) {', '.join(missing)}")
-            unknown = sorted(set(rules) - wanted)
-            if unknown:
-                raise CardTemplateError(
-                    f"{rules[unknown[0]].path}: names rule {unknown[0]}, which is not in rules.yaml")
         templates = cls(root, settings, rules, phrases)
         templates.check()
         return templates
