@@ -7,6 +7,7 @@ parts separated by ";":
     <!-- quirk; fact: ... -->        not valid R4 as sent: strict parsing fails, the repairs make it readable
     <!-- invalid; fact: ... -->      still invalid after repairs: skipped (and an input problem)
     <!-- site-mapping; fact: ... --> read with the site mapping of the ```yaml block marked <!-- site-mapping -->
+    <!-- fact: ...; whole-visit -->  also posted through the real app to the encounter-close service
 
 Flags: `draft=Type,Type` (resources of those types are the draftOrders, the rest prefetch under the
 key whose template carries the type), `encounter=none` (no encounterId; otherwise `pump-visit`).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 import math
 import re
 from dataclasses import dataclass
@@ -45,7 +47,7 @@ from service.fhir.resources import VisitResources
 DOC = Path(__file__).resolve().parents[1] / "docs" / "fhir-input.md"
 DATA = Path(__file__).resolve().parents[1] / "service" / "coding" / "data"
 BLOCK = re.compile(r"(?:<!--(?P<marker>[^\n]*?)-->[ \t]*\n)?```(?P<lang>json|yaml)\n(?P<body>.*?)\n```", re.S)
-KINDS = {"quirk", "invalid", "site-mapping"}
+KINDS = {"quirk", "invalid", "site-mapping", "whole-visit"}
 ENCOUNTER = "pump-visit"
 PROFILES = PayerProfiles.load("conservative")
 
@@ -226,7 +228,7 @@ def test_the_doc_has_an_example_for_every_part_of_the_contract() -> None:
     assert {"Device", "Procedure", "Observation", "MedicationAdministration", "MedicationRequest", "Medication",
             "ServiceRequest", "ChargeItem", "Practitioner", "PractitionerRole", "Encounter", "Coverage",
             "Condition"} <= types
-    assert {k for e in blocks for k in e.kinds} == {"quirk", "invalid", "site-mapping"}
+    assert {k for e in blocks for k in e.kinds} == KINDS
 
 
 @pytest.mark.parametrize("example", json_examples(), ids=lambda e: e.id)
@@ -325,3 +327,44 @@ def test_the_site_mapping_example_is_a_valid_mapping(tmp_path: Path) -> None:
     mapping = load_site_mapping(path)
     assert len(mapping) >= 5
     Vocabulary.load(path)  # raises ConfigError for a target that is not a pumpcds concept
+
+
+def encounter_close_body(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """A hook call carrying each resource under the prefetch key whose template is meant for its type."""
+    service = build_services(load_settings(environ={}))["pump-visit-coding-encounter-close"]
+    prefetch: dict[str, Any] = {}
+    for template in service.prefetch:
+        items = [r for r in resources if r["resourceType"] in template.types]
+        if "?" in template.query:
+            prefetch[template.key] = {"resourceType": "Bundle", "type": "searchset", "entry": [
+                {"fullUrl": f"http://ehr.example.org/fhir/{r['resourceType']}/{r['id']}", "resource": r} for r in items]}
+        else:
+            prefetch[template.key] = items[0] if items else None
+    return {"hook": "encounter-discharge", "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/md1", "patientId": "pat1", "encounterId": ENCOUNTER},
+            "prefetch": prefetch}
+
+
+def whole_visit() -> list[dict[str, Any]]:
+    blocks = [e for e in fact_examples() if "whole-visit" in e.kinds]
+    assert len(blocks) == 1
+    return raw_resources(blocks[0].body)
+
+
+def test_the_whole_visit_is_coded_right_and_fully_documented(client: Any) -> None:
+    resources = whole_visit()
+    resp = client.post("/cds-services/pump-visit-coding-encounter-close", json=encounter_close_body(resources))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.get_json()["cards"] == []
+
+
+def test_the_whole_visit_without_its_charge_gets_the_code_proposed(client: Any) -> None:
+    """The same visit minus the 62369 charge: the service must notice (so the empty answer above means something)."""
+    resources = [r for r in whole_visit() if r.get("id") != "visit-62369"]
+    resp = client.post("/cds-services/pump-visit-coding-encounter-close", json=encounter_close_body(resources))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    cards = resp.get_json()["cards"]
+    proposals = [c for c in cards if c["extension"]["pumpcds"]["ruleId"] == "SEL-MATRIX"]
+    assert len(proposals) == 1
+    created = [a["resource"] for s in proposals[0]["suggestions"] for a in s["actions"] if a["type"] == "create"]
+    assert [c["code"] for r in created for c in r["code"]["coding"]] == ["62369"]
