@@ -73,16 +73,15 @@ class DocPages:
                 raise CardTemplateError(f"{path}: page template missing") from None
             except jinja2.TemplateSyntaxError as exc:
                 raise CardTemplateError(f"{exc.filename or path}: line {exc.lineno}: {exc.message}") from None
-        try:
-            pages.html("codes", pages.codes_index())
-            pages.html("rules", pages.rules_index())
-            pages.html("error", {"message": "not found"})
-            for code in codes.codes:
-                pages.html("code", pages.code(code) or {})
-            for rule in book.rules:
-                pages.html("rule", pages.rule(rule.id) or {})
-        except jinja2.TemplateError as exc:
-            raise CardTemplateError(f"{root}: a page template does not render: {exc.message}") from None
+        checks: list[tuple[str, Mapping[str, Any]]] = [
+            ("codes", pages.codes_index()), ("rules", pages.rules_index()), ("error", {"message": "not found"}),
+            *(("code", pages.code(code) or {}) for code in codes.codes),
+            *(("rule", pages.rule(rule.id) or {}) for rule in book.rules)]
+        for name, data in checks:
+            try:
+                pages.html(name, data)
+            except jinja2.TemplateError as exc:
+                raise CardTemplateError(f"{root / (name + '.html.j2')}: page template does not render: {exc.message}") from None
         return pages
 
     # -- page data (also the JSON answer) ----------------------------------------------------
