@@ -189,18 +189,23 @@ class CardTemplates:
     def check(self) -> None:
         """Render every template once with every variable present: unknown names fail here, at start."""
         ctx = sample_context()
+        # and once with nothing optional set, as a finding that only removes a code gives it
+        sparse = sample_context(code=None, code_summary="", code_url=None, replaces=[], modifiers=[], units=None,
+                                missing=[], evidence=[], evidence_hidden=0, evidence_total=0, params=LenientParams())
         for rt in self.rules.values():
             for part in ("summary", "detail"):
                 for kind in KINDS:
-                    try:
-                        rt.pick(part, kind).render(sample_context(kind=kind, rule={**ctx["rule"], "id": rt.rule_id}))
-                    except jinja2.TemplateError as exc:
-                        raise CardTemplateError(f"{rt.path}: {part} ({kind}): {_describe(exc)}") from None
+                    for base in (ctx, sparse):
+                        try:
+                            rt.pick(part, kind).render({**base, "kind": kind, "rule": {**ctx["rule"], "id": rt.rule_id}})
+                        except (jinja2.TemplateError, TypeError, ValueError) as exc:
+                            raise CardTemplateError(f"{rt.path}: {part} ({kind}): {_describe(exc)}") from None
         for key, tmpl in self.phrases.items():
-            try:
-                tmpl.render(ctx)
-            except jinja2.TemplateError as exc:
-                raise CardTemplateError(f"{self.root / 'cards.yaml'}: {key}: {_describe(exc)}") from None
+            for base in (ctx, sparse):
+                try:
+                    tmpl.render(base)
+                except (jinja2.TemplateError, TypeError, ValueError) as exc:
+                    raise CardTemplateError(f"{self.root / 'cards.yaml'}: {key}: {_describe(exc)}") from None
 
     # -- rendering ---------------------------------------------------------------------
     def render(self, rule_id: str, part: str, kind: str, context: Mapping[str, Any]) -> str:
@@ -219,7 +224,9 @@ class CardTemplates:
         return self.settings.get(name, default)
 
 
-def _describe(exc: jinja2.TemplateError) -> str:
+def _describe(exc: Exception) -> str:
+    if not isinstance(exc, jinja2.TemplateError):  # e.g. comparing an empty value with a number
+        return f"{type(exc).__name__}: {exc}"
     where = f"line {exc.lineno}: " if isinstance(exc, jinja2.TemplateSyntaxError) and exc.lineno else ""
     name = getattr(exc, "name", None)
     if isinstance(exc, jinja2.TemplateNotFound):
