@@ -277,14 +277,12 @@ class VisitReader:
             for comp in o.component or ():
                 if any(c == "previous-value" for s, c, _ in self.vocab.codings(comp.code) if s == PUMPCDS):
                     previous = _value(comp)
-            if previous is not None:
-                old, new = _plain(previous), _plain(value)
-                if old != new:
-                    change = ParameterChange(code, old, new, ref)
-                    acc.changes.append(change)
-                    acc.note("reprogramming", ref, f"{change.describe()}", day)
+            if previous is not None and _plain(previous) != _plain(value):
+                change = ParameterChange(code, _plain(previous), _plain(value), ref)
+                acc.changes.append(change)
+                acc.note("reprogramming", ref, f"{change.describe()}", day)
                 return
-            acc.readings.add(code)
+            acc.readings.add(code)  # a value confirmed unchanged is still a reading of it
             if code == "concentration" and getattr(value, "value", None) is not None:
                 acc.concentration = _concentration(value)
             return
@@ -586,7 +584,10 @@ class VisitReader:
             return None
         amount = None
         ref = _ref(acc.drug_sources[0][0]) if acc.drug_sources else ""
-        for r, dose in acc.drug_sources:
+        given = [(r, d) for r, d in acc.drug_sources if r.get_resource_type() == "MedicationAdministration"]
+        # what was given counts; the order's dose only when no administration says how much
+        sources = given if any(_to_mg(d, acc.concentration) is not None for _, d in given) else acc.drug_sources
+        for r, dose in sources:
             mg = _to_mg(dose, acc.concentration)
             if mg is not None:
                 amount = (amount or 0.0) + mg
@@ -665,11 +666,8 @@ class VisitReader:
             documented.add("doc-parameter-change")
         if {"volume-instilled", "residual-volume-aspirated"} <= acc.readings and drug is not None:
             documented.add("doc-refill-details")
-        em = [c for c in codes if c.code in EM_CODES]
-        pump_care = {"Z45.1", "Z45.49", "Z97.8", "Z96.89", "Z79.891"}
-        separate = "doc-separate-problem" in documented or any(
-            r.upper() not in pump_care for c in em for r in c.reasons
-        )
+        # only the documented statement; which diagnoses are pump care is the EM-SAME-DAY rule's data
+        separate = "doc-separate-problem" in documented
         implant = any(c.code == "62362" for c in codes)
         return PumpVisit(
             hook=hook,

@@ -92,6 +92,44 @@ def test_parameter_changes_keep_old_and_new_values() -> None:
     assert v.reprogramming_recorded and "doc-parameter-change" in v.documented
 
 
+def test_an_alarm_setting_confirmed_unchanged_documents_the_alarm_status() -> None:
+    v = read([procedure("p", (P, "electronic-analysis")), change("o2", "alarm-setting", 2, 2, "mL")])
+    assert v.changes == () and "doc-alarm-status" in v.documented
+    v = read([procedure("p", (P, "electronic-analysis"))])
+    assert "doc-alarm-status" not in v.documented
+
+
+def test_the_administered_amount_wins_over_the_ordered_dose() -> None:
+    """A refill ordered (MedicationRequest) and given (MedicationAdministration) is one refill, not two."""
+    route = {"coding": [{"system": SCT, "code": "72607000"}]}
+    ma = {"resourceType": "MedicationAdministration", "id": "ma", "status": "completed",
+          "subject": {"reference": "Patient/pt1"}, "context": ENC, "effectiveDateTime": "2026-11-20T10:10:00Z",
+          "medicationCodeableConcept": {"text": "baclofen 2000 mcg/mL"},
+          "dosage": {"route": route, "dose": {"value": 20, "unit": "mL", "code": "mL"}}}
+    mr = {"resourceType": "MedicationRequest", "id": "mr", "status": "draft", "intent": "order",
+          "subject": {"reference": "Patient/pt1"}, "encounter": ENC, "authoredOn": "2026-11-20",
+          "medicationCodeableConcept": {"text": "baclofen 2000 mcg/mL"},
+          "dosageInstruction": [{"route": route, "doseAndRate": [{"doseQuantity": {"value": 20, "unit": "mL", "code": "mL"}}]}]}
+    conc = {"resourceType": "Observation", "id": "c", "status": "final", "encounter": ENC,
+            "code": {"coding": [{"system": P, "code": "concentration"}]}, "valueQuantity": {"value": 2, "unit": "mg/mL", "code": "mg/mL"}}
+    pump = device(deviceName=[{"name": "SynchroMed II", "type": "model-name"}])
+    both = read([pump, ma, conc], [mr])
+    assert both.drug is not None and both.drug.amount == pytest.approx(4.0)  # 40 mg given, not 80
+    ordered = read([pump, conc], [mr])
+    assert ordered.drug is not None and ordered.drug.amount == pytest.approx(4.0)
+
+
+def test_a_same_day_em_diagnosis_alone_is_not_the_documented_separate_problem() -> None:
+    """Which diagnoses are pump care is EM-SAME-DAY's data; the fact is only the documented statement."""
+    sr = {"resourceType": "ServiceRequest", "id": "em", "status": "draft", "intent": "order",
+          "subject": {"reference": "Patient/pt1"}, "encounter": ENC,
+          "code": {"coding": [{"system": CPT, "code": "99213"}]},
+          "reasonCode": [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M54.50"}]}]}
+    v = read([device(deviceName=[{"name": "SynchroMed II", "type": "model-name"}])], [sr])
+    assert not v.separate_problem
+    assert [c.reasons for c in v.codes if c.code == "99213"] == [("M54.50",)]
+
+
 def test_performer_qualification_from_nucc_role_and_v2_degree() -> None:
     role = {"resourceType": "PractitionerRole", "id": "r1", "practitioner": {"reference": "Practitioner/n"},
             "code": [{"coding": [{"system": "http://nucc.org/provider-taxonomy", "code": "163W00000X"}]}]}
