@@ -148,6 +148,7 @@ def _facts_view(run: _Run) -> dict[str, Any]:
         "target": v.pump.target or "unknown",
         "systemic": v.pump.systemic,
         "reprogrammed": v.reprogrammed(run.profile.reprogramming_parameters),
+        "reprogramming_recorded": v.reprogramming_recorded or bool(v.changes),  # whatever the payer counts
         "refilled": v.refilled,
         "qhp_performed": v.qhp_performed,
     }
@@ -301,6 +302,8 @@ def _documentation(run: _Run, rule: Rule) -> None:
         return
     checklist = [c.code for c in run.rs.codes.checklist(code)]
     skip = run.claimed_elements() | {"doc-qhp-skill-reason"}
+    view = _facts_view(run)
+    skip |= {n["element"] for n in rule.params.get("not_applicable", ()) if _matches(n.get("when", {}), view)}
     if v.qhp_performed is not False:
         skip.add("doc-supervising-physician")
     missing = [e for e in checklist if e not in v.documented and e not in skip]

@@ -121,7 +121,7 @@ def test_every_template_fits_the_longest_values(builder: CardBuilder, rule_id: s
         raw = " ".join(builder.templates.render(rule_id, "summary", kind.value, ctx).split())
         assert 0 < len(raw) <= MAX_SUMMARY, (rule_id, kind.value, len(raw), raw)  # fits without clipping
         detail = builder.templates.render(rule_id, "detail", kind.value, ctx)
-        assert f"Rule [{rule_id}](https://cds.example.org/docs/rules/{rule_id}) v1" in detail
+        assert f"Rule [{rule_id}](https://cds.example.org/docs/rules/{rule_id}) v{BOOK.get(rule_id).version}" in detail
         assert BOOK.get(rule_id).source.split(" ")[0] in detail
         assert "| What was seen | From | Date |" in detail and "And 32 more facts" in detail  # 8 rows shown
         card = builder.card(f, order_sign_request(), empty_resources())

@@ -10,7 +10,7 @@ from service.coding.engine import PayerProfiles, RuleSet, evaluate
 from service.coding.findings import Finding, FindingKind, Severity
 from service.coding.visit import Pump
 
-from .visits import DOSE_UP, ISOMED, MD, PA, RN, SUPERVISOR, VOLUME, chosen, drug, visit
+from .visits import DOSE_UP, ISOMED, MD, PA, RN, SUPERVISOR, SYNCHROMED, VOLUME, chosen, drug, visit
 
 
 def by_rule(findings: list[Finding], rule_id: str) -> list[Finding]:
@@ -279,3 +279,17 @@ def test_rules_apply_by_date_of_service(ruleset: RuleSet) -> None:
     v = visit(changes=(DOSE_UP,), refilled=True, performers=(RN,), codes=(chosen("62370"),),
               date_of_service=dt.date(2011, 6, 1))
     assert pump_findings(evaluate(v, ruleset)) == []  # 62370 and the 2012 rules did not exist yet
+
+
+def test_checklist_leaves_out_what_cannot_apply_to_the_visit(ruleset: RuleSet) -> None:
+    """No alarm status for a pump without electronics; no "not reprogrammed" statement after a change."""
+    bare = visit().documented - {"doc-alarm-status", "doc-no-reprogramming-statement", "doc-refill-details"}
+    isomed = visit(pump=ISOMED, analysed=False, refilled=True, codes=(chosen("95990"),), documented=bare)
+    f = only(evaluate(isomed, ruleset), "DOC-CHECKLIST")
+    assert "doc-alarm-status" not in f.missing and "doc-no-reprogramming-statement" in f.missing
+    synchromed = replace(isomed, pump=SYNCHROMED, analysed=True)
+    f = only(evaluate(synchromed, ruleset), "DOC-CHECKLIST")
+    assert {"doc-alarm-status", "doc-no-reprogramming-statement"} <= set(f.missing)
+    ventricular = replace(isomed, pump=replace(SYNCHROMED, target="intraventricular"), changes=(DOSE_UP,))
+    f = only(evaluate(ventricular, ruleset), "DOC-CHECKLIST")
+    assert "doc-no-reprogramming-statement" not in f.missing and "doc-alarm-status" in f.missing
