@@ -35,7 +35,9 @@ LUA = Path(__file__).with_name("post.lua")
 HOOK_PATH = f"/cds-services/{SERVICE_ID}"
 TYPICAL = 30
 MEMORY_REQUESTS = 10_000
-MEMORY_SETTLE = 2_000
+# calls per worker before its RSS is taken as settled: in process, RSS grows over the first
+# ~4,000 calls (allocator arenas, lazily built validators) and is flat from there on
+MEMORY_SETTLE_PER_WORKER = 4_000
 
 
 @dataclass
@@ -208,10 +210,11 @@ def run(seconds: float = 10.0, rounds: int = 2, connection_levels: tuple[int, ..
                 for name, path in (("baseline", BASELINE_PATH), ("order-sign hook", HOOK_PATH)):
                     parsed = parse_wrk(_wrk(base + path, body_file, connections, seconds))
                     result.runs.append(WrkRun(name, connections, seconds, **parsed))
-        # memory: 10,000 further hook calls, sampled after the first 2,000 (allocator settled) and at
-        # the end (wrk is stopped once the count is reached)
+        # memory: sampled once every worker has settled, then after 10,000 further hook calls
+        # (wrk is stopped once the count is reached)
         start_count = _hook_count(base)
-        for target in (MEMORY_SETTLE, MEMORY_REQUESTS):
+        settle = MEMORY_SETTLE_PER_WORKER * conf["workers"]
+        for target in (settle, settle + MEMORY_REQUESTS):
             _load_until(base + HOOK_PATH, body_file, lambda: _hook_count(base) >= start_count + target)
             served = _hook_count(base)
             result.memory.append(MemorySample(f"after {served - start_count:,} more hook calls", served,
