@@ -101,12 +101,22 @@ def _medication_order_to_request(d: dict[str, Any], repairs: list[str]) -> dict[
     return out
 
 
-def normalize_resource(raw: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
-    """Return the repaired resource (or None if nothing is left) and the repairs made."""
+_REQUEST_TYPES = {"MedicationRequest", "ServiceRequest", "DeviceRequest"}
+
+
+def normalize_resource(raw: dict[str, Any], draft_order: bool = False) -> tuple[dict[str, Any] | None, list[str]]:
+    """Return the repaired resource (or None if nothing is left) and the repairs made.
+
+    A draft order without `intent` (the public sandbox builds its MedicationRequest that way) is an
+    order by where it sits: the EHR is asking to sign it.
+    """
     repairs: list[str] = []
     data = raw
     if data.get("resourceType") == "MedicationOrder":
         data = _medication_order_to_request(data, repairs)
+    if draft_order and data.get("resourceType") in _REQUEST_TYPES and not data.get("intent"):
+        data = {**data, "intent": "order"}
+        repairs.append("draft order without intent read as intent 'order'")
     if data.get("resourceType") == "Bundle" and not data.get("type"):
         data = {**data, "type": "collection"}
         repairs.append("Bundle without type read as a collection")

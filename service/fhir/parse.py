@@ -48,7 +48,7 @@ def parse_resource(raw: Any, location: str) -> tuple[Resource | None, list[Resou
     if rtype not in USED_TYPES and rtype != "MedicationOrder":
         return None, []
     rid = raw.get("id") if isinstance(raw.get("id"), str) else None
-    data, repairs = normalize_resource(raw)
+    data, repairs = normalize_resource(raw, draft_order=location.startswith("draftOrders"))
     if data is None:
         return None, [ResourceIssue(location, rtype, rid, "resource is empty")]
     rtype = data.get("resourceType", rtype)

@@ -103,3 +103,15 @@ def test_resources_of_other_encounters_are_not_parsed() -> None:
     assert issues == []  # an invalid resource of another visit is irrelevant, not a data-quality problem
     models, issues = parse_many([bundle], "prefetch:procedures")
     assert sorted(m.id for m in models) == ["none", "now", "old"] and len(issues) == 1
+
+
+def test_a_draft_order_without_intent_is_an_order_but_only_in_draft_orders():
+    """The public sandbox sends its MedicationRequest without intent; R4 requires it."""
+    raw = {"resourceType": "MedicationRequest", "id": "sandbox-order", "status": "draft",
+           "subject": {"reference": "Patient/pt1"},
+           "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "1289"}]}}
+    model, issues = parse_resource(raw, "draftOrders")
+    assert model is not None and model.intent == "order"
+    assert [i.problem for i in issues if "intent" in i.problem]
+    model, issues = parse_resource(raw, "prefetch:medicationRequests")
+    assert model is None and "intent" in issues[0].problem
