@@ -368,6 +368,8 @@ def _em_same_day(run: _Run, rule: Rule) -> None:
         return
     modifier = rule.params.get("modifier", "25")
     pump_care = {d.upper() for d in rule.params.get("pump_care_diagnoses", ())}
+    if rule.params.get("pump_line_diagnoses_are_pump_care"):
+        pump_care |= {r.upper() for c in v.codes if c.code in SERVICE_FAMILY for r in c.reasons}
     for c in v.codes_in(rule.params.get("em_codes", ())):
         separate = v.separate_problem or any(r.upper() not in pump_care for r in c.reasons)
         evidence = v.evidence_for(f"code:{c.code}")

@@ -211,6 +211,16 @@ def test_em_with_25_and_a_separate_problem_is_fine(ruleset: RuleSet) -> None:
     assert by_rule(evaluate(v, ruleset), "EM-SAME-DAY") == []
 
 
+def test_em_for_the_pumps_own_indication_is_not_a_separate_problem(ruleset: RuleSet) -> None:
+    """CPT Assistant 2012 scenario 3: the pump line's diagnoses on the E/M are the same problem."""
+    pump_line = chosen("62370", reasons=("G89.29",))
+    v = visit(codes=(pump_line, chosen("99213", modifiers=("25",), reasons=("G89.29",))))
+    f = only(evaluate(v, ruleset), "EM-SAME-DAY")
+    assert (f.kind, f.missing) == (FindingKind.MISSING_DOCUMENTATION, ("doc-separate-problem",))
+    v = visit(codes=(pump_line, chosen("99213", modifiers=("25",), reasons=("G89.29", "J45.909"))))
+    assert by_rule(evaluate(v, ruleset), "EM-SAME-DAY") == []
+
+
 # -- drugs (R16, R17) ----------------------------------------------------------------------------------
 def test_practice_supplied_drug_gets_its_hcpcs_line(ruleset: RuleSet) -> None:
     v = visit(refilled=True, codes=(chosen("95991"),), drug=drug(amount=2.3, wasted=0.0), qhp_reasons=("x",))
