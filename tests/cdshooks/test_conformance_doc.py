@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "cds-hooks-conformance.md"
-REQUIREMENTS = ROOT.parent / "shared" / "domain" / "cds-hooks-2.0-requirements.tsv"
+REQUIREMENTS = Path(__file__).with_name("spec_requirements") / "cds-hooks-2.0-requirements.tsv"
 LEVELS = {"SHALL", "SHALL NOT", "SHOULD", "SHOULD NOT"}
 
 
