@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -18,14 +17,13 @@ from typing import Any, Iterator
 import pytest
 import requests
 from fhir.resources.R4B.servicerequest import ServiceRequest
-from sqlalchemy import create_engine, text
 
 from service import cli
 from service.app import create_app
 from service.cdshooks.services import ORDER_SIGN_SERVICE_ID
 
 from .conftest import LiveServer, install_response_check
-from .store.helpers import POSTGRES_URL, reachable
+from .store.helpers import postgres_schema, reachable
 
 SAMPLE = Path(__file__).resolve().parents[1] / "fhir_samples" / "requests" / "order-sign-62369-staff-refill.json"
 CPT_SYSTEMS = {"http://www.ama-assn.org/go/cpt", "https://www.ama-assn.org/go/cpt"}
@@ -40,16 +38,8 @@ def sqlite_url(tmp_path: Path) -> str:
 def postgres_url() -> Iterator[str]:
     if not reachable(5432):
         pytest.skip("PostgreSQL on 127.0.0.1:5432 not reachable: the end-to-end PostgreSQL run is skipped")
-    schema = f"pumpcds_e2e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("pumpcds_e2e") as url:
+        yield url
 
 
 def _apply(actions: list[dict[str, Any]], drafts: list[dict[str, Any]]) -> list[dict[str, Any]]:

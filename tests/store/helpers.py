@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import socket
 import uuid
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, select, text
 
 from bench.visits import order_sign_request
 from service.cdshooks.services import ORDER_SIGN_SERVICE_ID
@@ -99,3 +100,19 @@ def overridden(card: str, reason: dict[str, str] | None = None, comment: str | N
         if comment is not None:
             item["overrideReason"]["userComment"] = comment
     return item
+
+
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[str]:
+    """A database URL on the real PostgreSQL confined to a fresh schema, dropped afterwards, so
+    parallel runs never see each other's rows. Callers skip first when PostgreSQL is unreachable."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -2,11 +2,10 @@
 (so parallel runs never see each other's rows); skipped with a message when PostgreSQL is down."""
 from __future__ import annotations
 
-import uuid
 from typing import Iterator
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect
 
 from service.app import create_app
 from service.store.migrate import STEPS, current_version
@@ -14,7 +13,6 @@ from service.store.report import feedback_report
 
 from .helpers import (
     FEEDBACK_URL,
-    POSTGRES_URL,
     SERVICE_URL,
     MarkedCards,
     accepted,
@@ -22,6 +20,7 @@ from .helpers import (
     card_rows,
     feedback_rows,
     overridden,
+    postgres_schema,
     reachable,
     request_with_a_card,
 )
@@ -36,16 +35,8 @@ REASON = {"code": "not-indicated", "system": "urn:test:reasons", "display": "Not
 def pg_url() -> Iterator[str]:
     if not reachable(5432):
         pytest.skip("PostgreSQL on 127.0.0.1:5432 not reachable: the PostgreSQL store tests are skipped")
-    schema = f"pumpcds_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("pumpcds_t") as url:
+        yield url
 
 
 def test_round_trip_on_postgresql(settings, pg_url):
