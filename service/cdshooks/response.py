@@ -46,6 +46,17 @@ def _check_action(action: Any, path: str, out: list[str]) -> None:
         out.append(f"{path}: unknown action type {kind!r}")
 
 
+def _unique_uuid(item: dict[str, Any], path: str, what: str, seen: set[str], out: list[str]) -> None:
+    """Cards and suggestions share one uuid space: feedback names either by uuid alone."""
+    uid = item.get("uuid")
+    if not uid:
+        out.append(f"{path}: {what} without uuid")
+    elif uid in seen:
+        out.append(f"{path}: duplicate uuid {uid}")
+    else:
+        seen.add(uid)
+
+
 def check_response(body: Any) -> list[str]:
     """All invariant problems of a response body (schema problems are reported by the schema)."""
     out: list[str] = []
@@ -62,13 +73,7 @@ def check_response(body: Any) -> list[str]:
         if not isinstance(card, dict):
             out.append(f"{p}: card is not an object")
             continue
-        uid = card.get("uuid")
-        if not uid:
-            out.append(f"{p}: card without uuid")
-        elif uid in seen:
-            out.append(f"{p}: duplicate uuid {uid}")
-        else:
-            seen.add(uid)
+        _unique_uuid(card, p, "card", seen, out)
         summary = card.get("summary")
         if isinstance(summary, str) and len(summary) >= 140:
             out.append(f"{p}/summary: {len(summary)} characters, must be fewer than 140")
@@ -80,13 +85,7 @@ def check_response(body: Any) -> list[str]:
             if not isinstance(sug, dict):
                 out.append(f"{sp}: suggestion is not an object")
                 continue
-            suid = sug.get("uuid")
-            if not suid:
-                out.append(f"{sp}: suggestion without uuid")
-            elif suid in seen:
-                out.append(f"{sp}: duplicate uuid {suid}")
-            else:
-                seen.add(suid)
+            _unique_uuid(sug, sp, "suggestion", seen, out)
             for ai, action in enumerate(sug.get("actions") or []):
                 _check_action(action, f"{sp}/actions/{ai}", out)
         for ri, reason in enumerate(card.get("overrideReasons") or []):
