@@ -51,6 +51,9 @@ class Settings:
     default_payer_profile: str = "conservative"
     # Optional SMART documentation app launched from documentation cards.
     documentation_app_url: str = ""
+    # Good-practice documentation elements this site wants on a card too (docs/cards.md, alert
+    # policy), e.g. doc-indication,doc-post-change-verification. Empty: only required elements.
+    documentation_prompts: tuple[str, ...] = ()
     # Card wording and page templates (cards/README.md). Empty: the repository's cards/ next to
     # the service package, else ./cards (the container sets /app/cards).
     cards_dir: str = ""

@@ -48,12 +48,26 @@ class CodeInfo:
 
 
 @dataclass(frozen=True)
+class ElementPolicy:
+    """Whether a missing documentation element earns a card (docs/cards.md, alert policy)."""
+
+    element: str
+    required_for: frozenset[str] | None  # None: every pump-family code
+    source: str
+    asked_by: str | None = None  # the rule that asks for it instead of the checklist
+
+    def required(self, code: str) -> bool:
+        return self.required_for is None or code in self.required_for
+
+
+@dataclass(frozen=True)
 class CodeTable:
     version: str
     codes: dict[str, CodeInfo]
     common_documentation: tuple[str, ...]
     # official descriptors, only from a licensed file the deployment configures (cpt_descriptor_path)
     descriptors: dict[str, str] = field(default_factory=dict)
+    policy: dict[str, ElementPolicy] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = CODES_PATH) -> "CodeTable":
@@ -66,7 +80,13 @@ class CodeTable:
             for key in ("pump_kinds", "targets", "documentation"):
                 spec[key] = tuple(spec.get(key, ()))
             codes[str(code)] = CodeInfo(code=str(code), **spec)
-        table = cls(str(raw["version"]), codes, tuple(raw.get("common_documentation", ())))
+        policy = {}
+        for element, spec in (raw.get("documentation_policy") or {}).items():
+            wanted = spec.get("required_for", [])
+            policy[element] = ElementPolicy(
+                element, None if wanted == "all" else frozenset(str(c) for c in wanted),
+                str(spec.get("source", "")), spec.get("asked_by"))
+        table = cls(str(raw["version"]), codes, tuple(raw.get("common_documentation", ())), policy=policy)
         table.check()
         return table
 
@@ -75,6 +95,8 @@ class CodeTable:
         for info in self.codes.values():
             for element in (*info.documentation, *self.common_documentation):
                 concept(element)
+                if element not in self.policy:
+                    raise ValueError(f"codes.yaml: documentation_policy has no entry for {element}")
             for kind in (*info.pump_kinds, *info.targets):
                 concept(kind)
             for other in (info.staff_code, info.qhp_code):
@@ -122,6 +144,12 @@ class CodeTable:
         for e in elements:
             seen.setdefault(e, concept(e))
         return list(seen.values())
+
+
+    def required(self, code: str, element: str) -> bool:
+        """A missing element earns a card for this code only when the policy says it is required."""
+        p = self.policy.get(element)
+        return p is not None and p.required(code)
 
 
 @lru_cache(maxsize=1)

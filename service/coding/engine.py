@@ -83,6 +83,7 @@ class RuleSet:
     codes: CodeTable
     cms: CmsTables
     payers: PayerProfiles
+    prompts: frozenset[str] = frozenset()  # good-practice elements the site puts on cards too
 
 
 @dataclass
@@ -151,6 +152,8 @@ def _facts_view(run: _Run) -> dict[str, Any]:
         "reprogramming_recorded": v.reprogramming_recorded or bool(v.changes),  # whatever the payer counts
         "refilled": v.refilled,
         "qhp_performed": v.qhp_performed,
+        "analysable": v.pump.analysable,
+        "signature": v.signature,
     }
 
 
@@ -242,12 +245,23 @@ def _pump_family(run: _Run) -> None:
             responsible = run.rules["PERF-QHP-STAFF"]
     wrong = [c for c in chosen_codes if c != expected]
     kind = FindingKind.REPLACE_CODE if expected is not None and expected not in chosen_codes else FindingKind.DROP_CODE
+    if rule.id == "SEL-NONPROG" and responsible is not rule:
+        _not_programmable(run, rule, [c for c in wrong if c in analysis], carriers, evidence, expected)
     run.findings.append(_finding(
         run, responsible, kind, code=expected, replaces=wrong,
         affected=[r for c in wrong for r in carriers[c]], evidence=evidence,
         pair=" + ".join(chosen_codes) if len(chosen_codes) > 1 else None,
         reason=_why(run, expected, wrong),
     ))
+
+
+def _not_programmable(run: _Run, rule: Rule, codes: list[str], carriers: Mapping[str, tuple[str, ...]],
+                      evidence: tuple[Evidence, ...], expected: str | None) -> None:
+    """62367-62370 on a pump that cannot be programmed is wrong in itself, whatever else is (bundling)."""
+    if codes:
+        run.findings.append(_finding(run, rule, FindingKind.DROP_CODE, code=expected if expected not in codes else None,
+                                     replaces=codes, affected=[r for c in codes for r in carriers[c]],
+                                     evidence=evidence, reason=_why(run, expected, codes)))
 
 
 def _why(run: _Run, expected: str | None, wrong: list[str] | None = None) -> str:
@@ -306,9 +320,15 @@ def _documentation(run: _Run, rule: Rule) -> None:
     skip |= {n["element"] for n in rule.params.get("not_applicable", ()) if _matches(n.get("when", {}), view)}
     if v.qhp_performed is not False:
         skip.add("doc-supervising-physician")
-    missing = [e for e in checklist if e not in v.documented and e not in skip]
+    table = run.rs.codes
+    # alert policy (codes.yaml documentation_policy): a card only for what the code requires,
+    # or what this site asked to be prompted for; the rest is on the code's help page
+    missing = [e for e in checklist if e not in v.documented and e not in skip
+               and (table.required(code, e) or e in run.rs.prompts)]
     if missing:
-        run.findings.append(_finding(run, rule, FindingKind.MISSING_DOCUMENTATION, code=code, missing=missing))
+        evidence = v.evidence_for("signature") if "doc-performer-signature" in missing else ()
+        run.findings.append(_finding(run, rule, FindingKind.MISSING_DOCUMENTATION, code=code, missing=missing,
+                                     evidence=evidence))
 
 
 def _billed(run: _Run) -> list[ChosenCode]:
@@ -374,9 +394,9 @@ def _em_same_day(run: _Run, rule: Rule) -> None:
         separate = v.separate_problem or any(r.upper() not in pump_care for r in c.reasons)
         evidence = v.evidence_for(f"code:{c.code}")
         if modifier in c.modifiers:
-            if not separate:
-                run.findings.append(_finding(run, rule, FindingKind.MISSING_DOCUMENTATION, severity=Severity.WARNING,
-                                             code=c.code, missing=["doc-separate-problem"], evidence=evidence))
+            if not separate:  # the alternative to removing it: document the separate problem
+                run.findings.append(_finding(run, rule, FindingKind.DROP_CODE, replaces=[c.code], affected=c.carriers,
+                                             missing=["doc-separate-problem"], evidence=evidence))
             continue
         if separate:
             run.findings.append(_finding(run, rule, FindingKind.REPLACE_CODE, code=c.code, replaces=[c.code],
@@ -515,6 +535,16 @@ class Assessment:
     rule_ids: list[str] = field(default_factory=list)
 
 
+def _site_prompts(settings: Settings, codes: CodeTable) -> frozenset[str]:
+    unknown = [e for e in settings.documentation_prompts if e not in codes.policy]
+    if unknown:
+        from ..config import ConfigError
+
+        raise ConfigError(f"documentation_prompts: unknown documentation element(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(codes.policy))})")
+    return frozenset(settings.documentation_prompts)
+
+
 class CodingEngine:
     """Loads rule data, code tables, vocabulary and CMS files once; assesses visits without I/O."""
 
@@ -526,7 +556,8 @@ class CodingEngine:
     def load(cls, settings: Settings) -> "CodingEngine":
         book = RuleBook.load(base_url=settings.public_base_url)
         codes = default_code_table().with_descriptors(settings.cpt_descriptor_path)
-        rules = RuleSet(book, codes, load_tables(settings), PayerProfiles.load(settings.default_payer_profile))
+        rules = RuleSet(book, codes, load_tables(settings), PayerProfiles.load(settings.default_payer_profile),
+                        _site_prompts(settings, codes))
         reader = VisitReader(Vocabulary.load(settings.site_mapping_path), codes)
         return cls(rules, reader)
 

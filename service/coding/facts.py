@@ -29,6 +29,14 @@ ACTIVITIES = {"electronic-analysis", "reprogramming", "refill", "port-irrigation
 REFILL_FACTS = {"volume-instilled", "residual-volume-aspirated", "residual-volume-expected"}
 MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "µg": 0.001}
 EM_CODES = {f"992{n:02d}" for n in (2, 3, 4, 5, 11, 12, 13, 14, 15)}
+# What a parameter read at the analysis documents, whether read unchanged or recorded as a change
+# with its previous value (docs/fhir-input.md section 7 says the same, and points here).
+PARAMETER_DOCUMENTS = {
+    "reservoir-volume": "doc-reservoir-status", "alarm-setting": "doc-alarm-status",
+    "next-refill-date": "doc-next-refill-date",
+    **{p: "doc-prescription-status" for p in ("daily-dose", "flow-rate", "concentration", "drug", "infusion-mode", "bolus")},
+}
+UNATTESTED = {"preliminary", "registered"}  # an Observation not yet signed off by its performer
 
 
 def _ref(r: Resource) -> str:
@@ -111,6 +119,8 @@ class _Acc:
     single_dose: bool | None = None
     practice_supplied: bool | None = None
     refill_draft: bool = False
+    signed: bool = False
+    unsigned: list[str] = field(default_factory=list)
 
     def note(self, fact: str, reference: str, observed: str, day: dt.date | None = None) -> None:
         self.evidence[fact].append(Evidence(reference, observed, day.isoformat() if day else None))
@@ -270,6 +280,7 @@ class VisitReader:
             return
         code = codes[0]
         value = _value(o)
+        self._signature(o, code, value, ref, day, acc)
         if o.device is not None and o.device.reference:
             acc.device_refs.append(o.device.reference)
         if code in self._parameters:
@@ -307,6 +318,20 @@ class VisitReader:
             if code == "doc-qhp-skill-reason":
                 acc.qhp_reasons.append("documented")
                 acc.note("qhp-reason", ref, "reason physician/QHP skill was needed is documented", day)
+
+    @staticmethod
+    def _signature(o: Any, code: str, value: Any, ref: str, day: dt.date | None, acc: _Acc) -> None:
+        """The performer's signature: a signature statement, or a result left preliminary (unattested)."""
+        if code == "doc-performer-signature":
+            if value is False:
+                acc.unsigned.append(ref)
+                acc.note("signature", ref, "the visit note is not signed", day)
+            elif value not in (None, ""):
+                acc.signed = True
+            return
+        if o.status in UNATTESTED:
+            acc.unsigned.append(ref)
+            acc.note("signature", ref, f"{code.replace('-', ' ')} recorded but not signed off (status {o.status})", day)
 
     def _read_administration(self, m: Any, acc: _Acc) -> None:
         ref = _ref(m)
@@ -653,19 +678,18 @@ class VisitReader:
                     acc.note("activities", next(c.carriers[0] for c in codes if c.code == i.code),
                              f"no activity recorded; taken from the chosen code {i.code}")
         documented = set(acc.documented)
-        if "reservoir-volume" in acc.readings:
-            documented.add("doc-reservoir-status")
-        if "alarm-setting" in acc.readings:
-            documented.add("doc-alarm-status")
-        prescription = {"daily-dose", "concentration", "drug", "flow-rate", "infusion-mode", "bolus"}
-        if acc.readings & prescription or any(c.parameter in prescription for c in acc.changes):
-            documented.add("doc-prescription-status")
-        if "next-refill-date" in acc.readings or any(c.parameter == "next-refill-date" for c in acc.changes):
-            documented.add("doc-next-refill-date")
+        for parameter in (*acc.readings, *(c.parameter for c in acc.changes)):
+            if parameter in PARAMETER_DOCUMENTS:
+                documented.add(PARAMETER_DOCUMENTS[parameter])
         if acc.changes:
             documented.add("doc-parameter-change")
-        if {"volume-instilled", "residual-volume-aspirated"} <= acc.readings and drug is not None:
+        # the drug as the record names it: an admixture or a drug without a J-code documents the refill too
+        drug_named = drug is not None or bool(acc.drug_texts or acc.drug_rxnorm or acc.drug_hcpcs)
+        if {"volume-instilled", "residual-volume-aspirated"} <= acc.readings and drug_named:
             documented.add("doc-refill-details")
+        signature = "signed" if acc.signed else "unsigned" if acc.unsigned else "unknown"
+        if acc.signed:
+            documented.add("doc-performer-signature")
         # only the documented statement; which diagnoses are pump care is the EM-SAME-DAY rule's data
         separate = "doc-separate-problem" in documented
         implant = any(c.code == "62362" for c in codes)
@@ -688,6 +712,7 @@ class VisitReader:
             payer_names=payer_names,
             same_session_implant=implant,
             separate_problem=separate,
+            signature=signature,
             evidence={k: tuple(v) for k, v in acc.evidence.items()},
         )
 

@@ -28,6 +28,8 @@ class Rule:
     terminates: dt.date | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     url: str | None = None  # set by the app: the rule's page at /docs/rules/<id>
+    # what a clinician would really say when overriding this rule (override-reason CodeSystem codes)
+    override_reasons: tuple[str, ...] = ()
 
     def in_force(self, day: dt.date) -> bool:
         return self.effective <= day and (self.terminates is None or day < self.terminates)
@@ -55,6 +57,7 @@ class RuleBook:
             spec["version"] = str(spec["version"])
             spec.setdefault("params", {})
             spec["params"] = spec["params"] or {}
+            spec["override_reasons"] = tuple(str(r) for r in spec.get("override_reasons") or ())
             if base_url:
                 spec["url"] = f"{base_url.rstrip('/')}/docs/rules/{spec['id']}"
             rules.append(Rule(**spec))

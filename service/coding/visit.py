@@ -12,6 +12,7 @@ from .findings import Evidence
 
 SPINAL_TARGETS = frozenset({"intrathecal", "epidural", "spinal"})
 SYSTEMIC_TARGETS = frozenset({"intravenous", "intra-arterial"})
+NOT_ANALYSABLE = frozenset({"nonprogrammable-pump", "subcutaneous-reservoir", "venous-access-port", "external-pump"})
 PRESCRIPTION_PARAMETERS = ("daily-dose", "flow-rate", "concentration", "drug", "infusion-mode", "bolus")
 
 
@@ -23,6 +24,11 @@ class Pump:
     manufacturer: str | None = None
     reference: str | None = None
     identified: bool = False  # serial number or UDI on record
+
+    @property
+    def analysable(self) -> bool:
+        """Can be read electronically (a programmable pump, or a pump of unknown kind)."""
+        return self.kind not in NOT_ANALYSABLE
 
     @property
     def systemic(self) -> bool:
@@ -116,6 +122,7 @@ class PumpVisit:
     payer_names: tuple[str, ...] = ()
     same_session_implant: bool = False
     separate_problem: bool = False
+    signature: str = "unknown"  # "signed" | "unsigned" (a note or result left unsigned) | "unknown"
     evidence: dict[str, tuple[Evidence, ...]] = field(default_factory=dict)
     patient_reference: str | None = None
     encounter_reference: str | None = None
@@ -161,7 +168,8 @@ class PumpVisit:
 
     def describe_activities(self) -> str:
         parts = []
-        if self.analysed or self.refilled or self.reprogramming_recorded or self.changes:
+        # a constant-flow pump or a reservoir has no electronics: never say it was analysed
+        if (self.analysed or self.reprogramming_recorded or self.changes) and self.pump.analysable:
             parts.append("electronic analysis")
         if self.reprogramming_recorded or self.changes:
             parts.append("reprogramming")

@@ -216,7 +216,7 @@ def test_em_for_the_pumps_own_indication_is_not_a_separate_problem(ruleset: Rule
     pump_line = chosen("62370", reasons=("G89.29",))
     v = visit(codes=(pump_line, chosen("99213", modifiers=("25",), reasons=("G89.29",))))
     f = only(evaluate(v, ruleset), "EM-SAME-DAY")
-    assert (f.kind, f.missing) == (FindingKind.MISSING_DOCUMENTATION, ("doc-separate-problem",))
+    assert (f.kind, f.missing) == (FindingKind.DROP_CODE, ("doc-separate-problem",))
     v = visit(codes=(pump_line, chosen("99213", modifiers=("25",), reasons=("G89.29", "J45.909"))))
     assert by_rule(evaluate(v, ruleset), "EM-SAME-DAY") == []
 
@@ -292,7 +292,9 @@ def test_rules_apply_by_date_of_service(ruleset: RuleSet) -> None:
 
 
 def test_checklist_leaves_out_what_cannot_apply_to_the_visit(ruleset: RuleSet) -> None:
-    """No alarm status for a pump without electronics; no "not reprogrammed" statement after a change."""
+    """No alarm status for a pump without electronics; no "not reprogrammed" statement after a change
+    (both asked here only because the site turned them on: they are not required)."""
+    ruleset = replace(ruleset, prompts=frozenset({"doc-alarm-status", "doc-no-reprogramming-statement"}))
     bare = visit().documented - {"doc-alarm-status", "doc-no-reprogramming-statement", "doc-refill-details"}
     isomed = visit(pump=ISOMED, analysed=False, refilled=True, codes=(chosen("95990"),), documented=bare)
     f = only(evaluate(isomed, ruleset), "DOC-CHECKLIST")
