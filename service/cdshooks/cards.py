@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +44,52 @@ def override_reasons() -> list[dict[str, str]]:
     return [{"system": OVERRIDE_SYSTEM, "code": c["code"], "display": c["display"]} for c in cs["concept"]]
 
 
+def reasons_by_rule(book: RuleBook) -> dict[str, list[dict[str, str]]]:
+    """Each rule's own override reasons (rules.yaml `override_reasons`), checked against the CodeSystem
+    at start-up; a rule that names none offers every reason."""
+    from ..config import ConfigError
+
+    known = {r["code"]: r for r in override_reasons()}
+    out: dict[str, list[dict[str, str]]] = {}
+    for rule in book.rules:
+        unknown = [c for c in rule.override_reasons if c not in known]
+        if unknown:
+            raise ConfigError(f"rules.yaml: {rule.id}: unknown override reason(s) {', '.join(unknown)} "
+                              f"(known: {', '.join(known)})")
+        out[rule.id] = [known[c] for c in rule.override_reasons] or list(known.values())
+    return out
+
+
+# Where a fact was seen, in words: the resource id stays in the card's extension for coders.
+SOURCE_WORDS = {
+    "Procedure": "procedure record", "Observation": "recorded result", "ServiceRequest": "order",
+    "ChargeItem": "charge", "MedicationAdministration": "drug given", "MedicationRequest": "drug order",
+    "Device": "pump record", "Coverage": "insurance", "Condition": "problem list", "Encounter": "visit",
+    "Practitioner": "clinician record", "PractitionerRole": "clinician role", "DocumentReference": "note",
+    "prefetch": "EHR data", "draftOrders": "orders being signed",
+}
+_UNIT_WORDS = ((re.compile(r"(?<![A-Za-z])(?:ug|µg|μg|mcg)(?![A-Za-z])"), "micrograms"),
+               (re.compile(r"(?<![A-Za-z])mg(?![A-Za-z])"), "mg"),
+               (re.compile(r"/d(?![A-Za-z])"), " a day"), (re.compile(r"/h(?![A-Za-z])"), " an hour"))
+
+
+def words(text: str) -> str:
+    """Units in words (ISMP: 'ug' is error-prone), internal codes with hyphens as plain words."""
+    for pattern, spelled in _UNIT_WORDS:
+        text = pattern.sub(spelled, text)
+    return text
+
+
+def source_words(reference: str) -> str:
+    """'Procedure/abc' -> 'procedure record'; 'draftOrders/ServiceRequest/x' -> 'orders being signed'."""
+    parts = [p for p in reference.split("/") if p]
+    for part in parts:
+        head = part.split(":")[0]
+        if head in SOURCE_WORDS:
+            return SOURCE_WORDS[head]
+    return "record"
+
+
 def clip(text: str, limit: int = MAX_SUMMARY) -> str:
     """Last resort only: the tests keep every template under the limit with the longest values."""
     text = one_line(text)
@@ -72,17 +119,25 @@ def merge(findings: Iterable[Finding]) -> list[Finding]:
     return sorted(merged.values(), key=importance)
 
 
+def _rows(f: Finding) -> list[dict[str, Any]]:
+    """Every evidence row in words, once (a clinician seen in two records is one row)."""
+    rows: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    for e in f.evidence:
+        row = {"observed": words(e.observed), "reference": source_words(e.reference), "date": e.date}
+        rows.setdefault((row["observed"], row["reference"], e.date), row)
+    return list(rows.values())
+
+
 class CardBuilder:
     def __init__(self, settings: Settings, templates: CardTemplates, book: RuleBook, codes: CodeTable) -> None:
         self.settings = settings
         self.templates = templates
         self.book = book
         self.codes = codes
-        self.reasons = override_reasons()
+        self.reasons = reasons_by_rule(book)
         self.titles = {r.id: r.title for r in book.rules}
         self.base = settings.public_base_url.rstrip("/")
         self.max_summary = min(int(templates.setting("summary_max", MAX_SUMMARY)), MAX_SUMMARY)
-        self.evidence_rows = max(1, int(templates.setting("evidence_rows", 8)))
         self.source_label = str(templates.setting("source_label", "pumpcds coding rules"))
 
     @classmethod
@@ -101,7 +156,6 @@ class CardBuilder:
 
     def context(self, f: Finding) -> dict[str, Any]:
         """Everything a template may use (cards/README.md lists it)."""
-        rows = self.evidence_rows
         rule_url = f.rule.url or f"{self.base}/docs/rules/{f.rule.id}"
         code_in_table = bool(f.code and f.code in self.codes.codes)
         return {
@@ -119,11 +173,12 @@ class CardBuilder:
             "modifiers": list(f.modifiers),
             "units": f.units,
             "missing": [{"code": m, "display": display(m)} for m in f.missing],
-            "evidence": [{"observed": e.observed, "reference": e.reference, "date": e.date} for e in f.evidence[:rows]],
-            "evidence_hidden": max(0, len(f.evidence) - rows),
+            # every row is shown: nothing the card used is out of reach
+            "evidence": _rows(f),
+            "evidence_hidden": 0,
             "evidence_total": len(f.evidence),
-            "why": (f.params.get("reason") or self.titles.get(f.rule.id) or f.rule.id).rstrip("."),
-            "params": LenientParams(f.params),
+            "why": words(f.params.get("reason") or self.titles.get(f.rule.id) or f.rule.id).rstrip("."),
+            "params": LenientParams({k: words(v) for k, v in f.params.items()}),
         }
 
     def card(self, f: Finding, request: HookRequest, resources: VisitResources) -> dict[str, Any]:
@@ -138,9 +193,16 @@ class CardBuilder:
             "url": str(ctx["rule"]["url"]),
             "topic": {"system": TOPIC_SYSTEM, "code": f.rule.id, "display": ctx["rule"]["title"]},
         }
-        card["overrideReasons"] = self.reasons
-        # the audit store reads this mark to trace feedback to the rule and its version
-        card["extension"] = {"pumpcds": {"ruleId": f.rule.id, "ruleVersion": f.rule.version}}
+        card["overrideReasons"] = self.reasons.get(f.rule.id) or override_reasons()
+        # the audit store reads this mark to trace feedback to the rule and its version; coders find
+        # the resource ids behind the evidence here, never in the card's text
+        card["extension"] = {"pumpcds": {
+            "ruleId": f.rule.id, "ruleVersion": f.rule.version, "kind": f.kind.value,
+            **({"evidence": [{"reference": e.reference, "observed": e.observed, **({"date": e.date} if e.date else {})}
+                             for e in f.evidence]} if f.evidence else {}),
+            **({"missing": list(f.missing)} if f.missing else {}),
+            **({"affected": list(f.affected)} if f.affected else {}),
+        }}
         try:
             found = sugg.build(f, request, resources, lambda key: self.templates.say(key, ctx))
         except Exception:  # a suggestion we cannot build safely is left out; the card still informs
@@ -168,12 +230,13 @@ class CardBuilder:
         return clip(text, self.max_summary) or clip(ctx["rule"]["title"], self.max_summary), detail
 
     def _links(self, f: Finding, ctx: Mapping[str, Any]) -> list[dict[str, Any]]:
-        if not ctx["code_url"]:
-            return []
-        links: list[dict[str, Any]] = [{"label": self.templates.say("links.document", ctx),
-                                        "url": str(ctx["code_url"]), "type": "absolute"}]
+        """The help page of every code the card names (the code to bill and the codes it replaces)."""
+        named = [c for c in dict.fromkeys((f.code, *f.replaces)) if c and c in self.codes.codes]
+        links: list[dict[str, Any]] = [
+            {"label": self.templates.say("links.document", {**ctx, "code": c}),
+             "url": f"{self.base}/docs/codes/{c}", "type": "absolute"} for c in named]
         app = self.settings.documentation_app_url
-        if app and (f.missing or f.kind == FindingKind.MISSING_DOCUMENTATION):
+        if app and named and (f.missing or f.kind == FindingKind.MISSING_DOCUMENTATION):
             links.append({"label": self.templates.say("links.smart", ctx), "url": app, "type": "smart",
                           "appContext": json.dumps({"code": f.code, "missing": list(f.missing)})})
         return links

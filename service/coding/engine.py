@@ -354,7 +354,9 @@ def _ncci_ptp(run: _Run, rule: Rule) -> None:
                                          affected=col2.carriers, evidence=evidence, **common))
         elif edit.modifier_indicator == "1" and not (bypass & set(col1.modifiers + col2.modifiers)):
             run.findings.append(_finding(run, rule, FindingKind.WARNING, severity=Severity.WARNING,
-                                         code=edit.column2, evidence=evidence,
+                                         code=edit.column2, affected=col2.carriers, evidence=evidence,
+                                         modifiers=[str(rule.params.get("suggested_modifier", "XU"))],
+                                         action="drop-or-add-modifier",
                                          bypass_modifiers=", ".join(sorted(bypass)), **common))
 
 
@@ -378,7 +380,7 @@ def _modifier_indicators(run: _Run, rule: Rule) -> None:
             run.findings.append(_finding(run, rule, FindingKind.WARNING, severity=rule.severity, code=c.code,
                                          modifiers=[modifier], affected=c.carriers,
                                          evidence=run.visit.evidence_for(f"code:{c.code}"),
-                                         indicator=name, indicator_value=value))
+                                         indicator=name, indicator_value=value, action="remove-modifier"))
 
 
 def _em_same_day(run: _Run, rule: Rule) -> None:
@@ -406,6 +408,15 @@ def _em_same_day(run: _Run, rule: Rule) -> None:
                                          evidence=evidence))
 
 
+def _amount(billing_units: float, unit: str) -> str:
+    """2.5 billing units of '10 mg' -> '25 mg'; units spelled out on the card (cards.words)."""
+    number, _, name = unit.partition(" ")
+    try:
+        return f"{billing_units * float(number):g} {name}".strip()
+    except ValueError:
+        return f"{billing_units:g} x {unit}"
+
+
 def _drug_units(amount: float | None) -> int | None:
     return None if amount is None else max(1, math.ceil(round(amount, 6)))
 
@@ -419,7 +430,7 @@ def _drug_line(run: _Run, rule: Rule) -> None:
         return
     units = _drug_units(drug.amount)
     evidence = run.visit.evidence_for("drug")
-    common = dict(drug=drug.name, amount=f"{drug.amount:g} x {drug.unit}" if drug.amount is not None else None)
+    common = dict(drug=drug.name, amount=_amount(drug.amount, drug.unit) if drug.amount is not None else None)
     if not lines:
         run.findings.append(_finding(run, rule, FindingKind.RECOMMENDED_CODE, code=drug.hcpcs, units=units,
                                      evidence=evidence, **common))
@@ -455,7 +466,7 @@ def _drug_waste(run: _Run, rule: Rule) -> None:
         if jz_from is not None and day >= jz_from and "JZ" not in mods:
             run.findings.append(_finding(run, rule, FindingKind.WARNING, code=drug.hcpcs, modifiers=["JZ"],
                                          affected=[r for c in lines for r in c.carriers], evidence=evidence,
-                                         drug=drug.name, waste="none"))
+                                         drug=drug.name, waste="none", action="add-modifier"))
         return
     used = _drug_units(drug.amount) or 0
     total = _drug_units((drug.amount or 0) + drug.wasted) or 0
@@ -463,7 +474,7 @@ def _drug_waste(run: _Run, rule: Rule) -> None:
     if waste_units > 0 and "JW" not in mods:
         run.findings.append(_finding(run, rule, FindingKind.WARNING, code=drug.hcpcs, modifiers=["JW"],
                                      units=waste_units, evidence=evidence, drug=drug.name,
-                                     waste=f"{drug.wasted:g} x {drug.unit}"))
+                                     waste=_amount(drug.wasted, drug.unit), action="add-line"))
 
 
 def _diagnosis_header(run: _Run, rule: Rule) -> None:

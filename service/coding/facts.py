@@ -237,7 +237,7 @@ class VisitReader:
                 self._add_code(acc, system, code, ref, p, billed=billed)
         for a in sorted(activities):
             acc.activities.add(a)
-            acc.note(a, ref, f"Procedure records {a.replace('-', ' ')}", day)
+            acc.note(a, ref, f"{a.replace('-', ' ')} done", day)
         if day:
             acc.documented.add("doc-visit-date")
         if p.performedPeriod is not None and p.performedPeriod.start and p.performedPeriod.end:
@@ -258,7 +258,7 @@ class VisitReader:
             for system, code, _ in self.vocab.codings(reason):
                 if system == PUMPCDS and code in self._qhp_reasons:
                     acc.qhp_reasons.append(code)
-                    acc.note("qhp-reason", ref, f"reason physician/QHP skill was needed: {code}", day)
+                    acc.note("qhp-reason", ref, f"physician/QHP skill needed: {code.replace('-', ' ')}", day)
                     matched = True
                 elif system == "icd10cm":
                     acc.diagnoses.append((code, ref))
@@ -317,7 +317,7 @@ class VisitReader:
             acc.documented.add(code)
             if code == "doc-qhp-skill-reason":
                 acc.qhp_reasons.append("documented")
-                acc.note("qhp-reason", ref, "reason physician/QHP skill was needed is documented", day)
+                acc.note("qhp-reason", ref, "why physician/QHP skill was needed is documented", day)
 
     @staticmethod
     def _signature(o: Any, code: str, value: Any, ref: str, day: dt.date | None, acc: _Acc) -> None:
@@ -331,7 +331,7 @@ class VisitReader:
             return
         if o.status in UNATTESTED:
             acc.unsigned.append(ref)
-            acc.note("signature", ref, f"{code.replace('-', ' ')} recorded but not signed off (status {o.status})", day)
+            acc.note("signature", ref, f"{code.replace('-', ' ')} recorded but not signed off ({o.status})", day)
 
     def _read_administration(self, m: Any, acc: _Acc) -> None:
         ref = _ref(m)
@@ -418,7 +418,8 @@ class VisitReader:
                     acc.code_reasons[key].append(c)
                     acc.diagnoses.append((c, ref))
         day = _day(getattr(r, "occurrenceDateTime", None) or getattr(r, "authoredOn", None) or getattr(r, "performedDateTime", None))
-        acc.note(f"code:{code}", ref, f"{r.get_resource_type()} carries {code}", day)
+        mods = "".join(f"-{m}" for m in self._modifiers(r))
+        acc.note(f"code:{code}", ref, f"code {code}{mods}" + (f", {units:g} units" if units != 1 else ""), day)
 
     def _modifiers(self, r: Any) -> list[str]:
         found: list[str] = []
@@ -447,7 +448,7 @@ class VisitReader:
                 target = code
             if target:
                 acc.targets.append(target)
-                acc.note("target", ref, f"route/target {target}")
+                acc.note("target", ref, f"delivered: {target.replace('-', ' ')}")
                 return target
         return None
 
@@ -488,7 +489,7 @@ class VisitReader:
             acc.documented.add("doc-device-identification")
         if target:
             acc.documented.add("doc-route")
-        acc.note("pump", ref, f"pump: {kind or 'kind not recorded'}{f' ({model})' if model else ''}")
+        acc.note("pump", ref, f"pump: {(kind or 'kind not recorded').replace('-', ' ')}{f' ({model})' if model else ''}")
         return Pump(kind, target, model, chosen.manufacturer, ref, identified)
 
     def _device_kind(self, d: Any) -> tuple[str | None, str | None, str | None]:
@@ -640,7 +641,7 @@ class VisitReader:
                     ids.append(f"{payor.identifier.system or ''}|{payor.identifier.value}")
                 if payor.display:
                     names.append(payor.display)
-            acc.note("payer", _ref(c), "active coverage")
+            acc.note("payer", _ref(c), "active insurance coverage")
         return tuple(ids), tuple(names)
 
     def _freeze(self, hook: str, dos: dt.date, pump: Pump, performers: tuple[Performer, ...],

@@ -55,7 +55,7 @@ class ParameterChange:
     reference: str
 
     def describe(self) -> str:
-        return f"{self.parameter.replace('-', ' ')} {self.old} -> {self.new}"
+        return f"{self.parameter.replace('-', ' ')} changed from {self.old} to {self.new}"
 
 
 @dataclass(frozen=True)

@@ -92,14 +92,14 @@ LONG_PARAMS = {
     "bypass_modifiers": "25, 59, XE, XP, XS, XU", "billed_units": "99999", "mue": "9999", "mai": "3",
     "indicator": "bilateral surgery", "indicator_value": "9",
     "drug": "ziconotide intrathecal infusion 100 mcg/mL single-dose vial (Prialt) compounded with morphine",
-    "amount": "2999.5 x 1 mcg", "waste": "1499.5 x 1 mcg",
+    "amount": "2999.5 micrograms", "waste": "1499.5 micrograms",
 }
-assert set(LONG_PARAMS) | {"performer_reference", "encounter_reference", "patient_reference"} == set(PARAM_KEYS)
+assert set(LONG_PARAMS) | {"performer_reference", "encounter_reference", "patient_reference", "action"} == set(PARAM_KEYS)
 
 
 def longest(rule_id: str, kind: FindingKind) -> Finding:
     rule = BOOK.get(rule_id)
-    evidence = tuple(Evidence(f"MedicationAdministration/{'x' * 60}-{i}", "drug administered into the pump " * 3,
+    evidence = tuple(Evidence(f"MedicationAdministration/{'x' * 60}-{i}", f"drug administered into the pump {i} " * 3,
                               "2026-11-20") for i in range(40))
     return Finding(
         kind=kind, severity=rule.severity, rule=rule.ref, code="62370",
@@ -121,9 +121,12 @@ def test_every_template_fits_the_longest_values(builder: CardBuilder, rule_id: s
         raw = " ".join(builder.templates.render(rule_id, "summary", kind.value, ctx).split())
         assert 0 < len(raw) <= MAX_SUMMARY, (rule_id, kind.value, len(raw), raw)  # fits without clipping
         detail = builder.templates.render(rule_id, "detail", kind.value, ctx)
-        assert f"Rule [{rule_id}](https://cds.example.org/docs/rules/{rule_id}) v{BOOK.get(rule_id).version}" in detail
-        assert BOOK.get(rule_id).source.split(" ")[0] in detail
-        assert "| What was seen | From | Date |" in detail and "And 32 more facts" in detail  # 8 rows shown
+        rule = BOOK.get(rule_id)
+        assert f"Rule: [{rule.title}](https://cds.example.org/docs/rules/{rule_id}) (version {rule.version}," in detail
+        assert rule.source.split(" ")[0] in detail
+        # every row is reachable on the card itself, and no row names a resource id
+        assert "| What was seen | Where | Date |" in detail and detail.count("| drug given |") == 40
+        assert "more fact" not in detail and "MedicationAdministration/" not in detail
         card = builder.card(f, order_sign_request(), empty_resources())
         assert card["summary"] == raw
 
@@ -170,8 +173,10 @@ def test_cards_from_engine_findings_pass_the_cds_hooks_checks(builder: CardBuild
     for card in cards:
         assert card["source"]["url"].startswith("https://cds.example.org/docs/rules/")
         assert card["source"]["topic"]["code"] == card["extension"]["pumpcds"]["ruleId"]
-        assert {r["code"] for r in card["overrideReasons"]} >= {"documented-elsewhere", "not-applicable"}
-        assert card["detail"].count(f"v{card['extension']['pumpcds']['ruleVersion']}") >= 1
+        rule = BOOK.get(card["extension"]["pumpcds"]["ruleId"])
+        assert [r["code"] for r in card["overrideReasons"]] == list(rule.override_reasons)
+        assert all(r["display"] for r in card["overrideReasons"])
+        assert card["detail"].count(f"(version {rule.version},") == 1
     rank = {"critical": 0, "warning": 1, "info": 2}
     assert [rank[c["indicator"]] for c in cards] == sorted(rank[c["indicator"]] for c in cards)
 
@@ -200,15 +205,17 @@ def test_indicator_policy_critical_only_for_claims_that_are_wrong_or_rejected() 
 def test_two_findings_of_the_same_rule_and_code_make_one_card(builder: CardBuilder) -> None:
     ref = BOOK.get("EM-SAME-DAY").ref
     a = Finding(FindingKind.DROP_CODE, Severity.WARNING, ref, replaces=("99213",), affected=("ServiceRequest/a",),
-                evidence=(Evidence("ServiceRequest/a", "ServiceRequest carries 99213", "2026-11-20"),))
+                evidence=(Evidence("ServiceRequest/a", "code 99213", "2026-11-20"),))
     b = Finding(FindingKind.DROP_CODE, Severity.WARNING, ref, replaces=("99214",), affected=("ServiceRequest/b",),
-                evidence=(Evidence("ServiceRequest/b", "ServiceRequest carries 99214", "2026-11-20"),))
+                evidence=(Evidence("ServiceRequest/b", "code 99214", "2026-11-20"),))
     doc = Finding(FindingKind.MISSING_DOCUMENTATION, Severity.INFO, BOOK.get("DOC-CHECKLIST").ref, code="62367",
                   missing=("doc-route",))
     cards = builder.build([doc, a, b], order_sign_request(), empty_resources())
     assert [c["extension"]["pumpcds"]["ruleId"] for c in cards] == ["EM-SAME-DAY", "DOC-CHECKLIST"]
     assert cards[0]["summary"] == "Remove 99213 and 99214: no problem separate from the pump visit"
-    assert "ServiceRequest/a" in cards[0]["detail"] and "ServiceRequest/b" in cards[0]["detail"]
+    assert "code 99213" in cards[0]["detail"] and "code 99214" in cards[0]["detail"]
+    assert "ServiceRequest/" not in cards[0]["detail"]  # ids stay in the extension, for coders
+    assert [e["reference"] for e in cards[0]["extension"]["pumpcds"]["evidence"]] == ["ServiceRequest/a", "ServiceRequest/b"]
     (merged,) = merge([a, b])
     assert merged.affected == ("ServiceRequest/a", "ServiceRequest/b")
 
@@ -227,7 +234,7 @@ def test_record_values_cannot_inject_markdown(builder: CardBuilder) -> None:
         Evidence("Device/p|x", "model [click](https://evil.example) <img src=x> | *bold*", "2026-11-20"),))
     detail = builder.card(f, order_sign_request(), empty_resources())["detail"]
     assert "\\[click\\](https://evil.example) \\<img src=x\\> \\| \\*bold\\*" in detail
-    assert "Device/p\\|x" in detail
+    assert "| pump record |" in detail and "Device/p" not in detail
     assert "[click](" not in detail
 
 
@@ -247,7 +254,11 @@ def test_links_point_at_pages_the_service_serves(tmp_path: Path) -> None:
         assert client.get(urlparse(url).path).status_code == 200, url
     drug_card = b.card(Finding(FindingKind.RECOMMENDED_CODE, Severity.INFO, f.rule, code="J0475", units=2),
                        order_sign_request(), empty_resources())
-    assert "links" not in drug_card  # no page for codes outside the code table
+    assert [link["url"] for link in drug_card["links"]] == ["http://localhost:8080/docs/codes/J0475"]
+    assert client.get("/docs/codes/J0475").status_code == 200
+    other = b.card(Finding(FindingKind.RECOMMENDED_CODE, Severity.INFO, f.rule, code="J9999", units=2),
+                   order_sign_request(), empty_resources())
+    assert "links" not in other  # no page for codes outside the code table
 
 
 # -- start-up failures name the file ----------------------------------------------------------------
@@ -281,7 +292,7 @@ def _edit(path: Path, old: str, new: str) -> None:
     (lambda r: (r / "pages" / "rule.html.j2").unlink(), "rule.html.j2: page template missing"),
     # fails only when units is empty (a finding without units): caught at start by the sparse render
     (lambda r: _edit(r / "cards.yaml", "{% if units and units > 1 %}", "{% if units > 1 %}"),
-     "cards.yaml: suggestions.charge.create.label: TypeError"),
+     "cards.yaml: suggestions.order.create.label: TypeError"),
 ])
 def test_a_missing_or_broken_template_stops_the_start(tmp_path: Path, change, expected: str) -> None:
     root = broken_copy(tmp_path, change)

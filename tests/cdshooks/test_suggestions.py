@@ -187,7 +187,8 @@ def test_order_sign_never_touches_the_records_history(client) -> None:
     done = dict(activity("p3", "refill"), code={"coding": [{"system": CPT, "code": "95990"}]})
     body = order_sign([order("a", "62369")], [*REFILL_AND_REPROGRAMMING, done])
     card = card_of(call(client, ORDER_URL, body), "BUN-ANALYSIS-REFILL")
-    assert "Procedure/p3" in card["detail"]
+    assert "| code 95990 | procedure record |" in card["detail"]  # seen, in words ...
+    assert "Procedure/p3" in [e["reference"] for e in card["extension"]["pumpcds"]["evidence"]]  # ... id for coders
     assert "suggestions" not in card
 
 
