@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, jsonify
 
+from ..cdshooks.cards import OVERRIDE_SYSTEM, override_reasons
 from ..cdshooks.validation import check_feedback
 from ..errors import ApiError
 from ..metrics import record_feedback
@@ -55,12 +56,26 @@ def _record_metrics(service_id: str, rows: list[dict[str, Any]], own_resolver: C
         record_feedback(service_id, rule, row["outcome"])
 
 
+def with_reason_display(item: dict[str, Any]) -> dict[str, Any]:
+    """An override reason sent as a bare code (no display) is stored with our display for it, so the
+    report reads in words whatever the EHR sends."""
+    override = item.get("overrideReason")
+    reason = override.get("reason") if isinstance(override, dict) else None
+    if not isinstance(reason, dict) or reason.get("display") or reason.get("system") not in (None, OVERRIDE_SYSTEM):
+        return item
+    known = {r["code"]: r["display"] for r in override_reasons()}
+    if reason.get("code") not in known:
+        return item
+    return {**item, "overrideReason": {**override, "reason": {**reason, "system": OVERRIDE_SYSTEM,
+                                                              "display": known[reason["code"]]}}}
+
+
 @bp.post("/cds-services/<service_id>/feedback")
 def feedback(service_id: str) -> tuple[Response, int]:
     rt = runtime()
     if service_id not in rt.services:
         raise ApiError(404, f"no CDS service with id '{service_id}'; see GET /cds-services", "id")
-    items = check_feedback(json_body())
+    items = [with_reason_display(item) for item in check_feedback(json_body())]
     if rt.store is None:
         return _unavailable()
     try:

@@ -153,3 +153,20 @@ def test_write_failure_after_start_is_503_and_the_client_can_retry(app, client):
         tables.feedback_item.create(conn)
     assert client.post(FEEDBACK_URL, json={"feedback": [item]}).status_code == 200
     assert [r["card_uuid"] for r in feedback_rows(engine_of(app))] == ["c-retry"]
+
+
+def test_a_reason_sent_as_a_bare_code_is_stored_with_its_display(app, client):
+    """EHRs often echo only system and code of the override reason (display is optional in CDS Hooks);
+    the report still reads in words."""
+    (card,) = issue_cards(app, client, [("EM-SAME-DAY", "3", 0)])
+    system = "http://pumpcds.org/fhir/CodeSystem/override-reason"
+    bare = {"code": "separate-problem-documented", "system": system}
+    ours_without_display = {"code": "already-corrected", "system": system}
+    body = {"feedback": [overridden(card["uuid"], bare), overridden(card["uuid"], ours_without_display),
+                         overridden(card["uuid"], {"code": "xyz", "system": "urn:other"})]}
+    assert client.post(FEEDBACK_URL, json=body).status_code == 200
+    first, second, third = feedback_rows(engine_of(app))
+    assert (first["override_reason_code"], first["override_reason_display"]) == \
+        ("separate-problem-documented", "Separate problem documented")
+    assert second["override_reason_display"] == "Already corrected in the chart"
+    assert (third["override_reason_code"], third["override_reason_display"]) == ("xyz", None)  # not ours: as sent
