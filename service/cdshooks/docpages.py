@@ -111,12 +111,19 @@ class DocPages:
             "verification": info.verification,
             "verification_label": VERIFICATION.get(info.verification, info.verification),
             "source": info.source,
-            "checklist": [{"code": c.code, "display": c.display, "definition": c.definition}
-                          for c in self.codes.checklist(info.code)],
+            "checklist": [self._element(info.code, c) for c in self.codes.checklist(info.code)],
             "requirements": requirements,
             "related": related,
             "url": f"{self.base}/docs/codes/{info.code}",
         }
+
+    def _element(self, code: str, c: Any) -> dict[str, Any]:
+        """One checklist item with its alert level: required (a card when missing) or good practice."""
+        policy = self.codes.policy.get(c.code)
+        required = self.codes.required(code, c.code)
+        return {"code": c.code, "display": c.display, "definition": c.definition,
+                "level": "required" if required else "good practice",
+                "source": policy.source if policy else ""}
 
     def codes_index(self) -> dict[str, Any]:
         return {"codes": [{"code": c, "description": self.codes.description(c),

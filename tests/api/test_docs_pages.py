@@ -136,3 +136,26 @@ def test_pages_fail_at_start_when_a_page_template_is_broken(tmp_path: Path) -> N
 
     with pytest.raises(ConfigError, match=r"pages/code\.html\.j2: page template does not render: .*descriptoin"):
         create_app(load_settings(environ={}, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", cards_dir=str(root)))
+
+
+def test_code_pages_split_required_from_good_practice_with_sources(client) -> None:
+    data = client.get("/docs/codes/62367", headers=JSON).get_json()
+    level = {item["code"]: item["level"] for item in data["checklist"]}
+    assert level["doc-reservoir-status"] == "required" and level["doc-indication"] == "good practice"
+    assert level["doc-duration"] == "good practice"  # decided: no descriptor is time-based
+    assert all(item["source"] for item in data["checklist"])
+    page = client.get("/docs/codes/62367").get_data(as_text=True)
+    assert "The record must show" in page and "Good practice" in page and "time-based" in page
+
+
+@pytest.mark.parametrize("code", ["99213", "J0475", "J2278", "62362", "62350"])
+def test_every_code_a_card_can_name_has_a_page(client, code: str) -> None:
+    assert client.get(f"/docs/codes/{code}").status_code == 200
+
+
+def test_pages_for_users_never_send_them_to_project_files(client) -> None:
+    for path in ["/docs/codes", "/docs/rules", *(f"/docs/rules/{r.id}" for r in BOOK.rules),
+                 "/docs/codes/62369", "/docs/codes/99213"]:
+        page = client.get(path).get_data(as_text=True)
+        for word in ("rules.yaml", "codes.yaml", "cards/rules", ".md", "seed 0"):
+            assert word not in page, (path, word)
