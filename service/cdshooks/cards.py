@@ -65,7 +65,7 @@ SOURCE_WORDS = {
     "Procedure": "procedure record", "Observation": "recorded result", "ServiceRequest": "order",
     "ChargeItem": "charge", "MedicationAdministration": "drug given", "MedicationRequest": "drug order",
     "Device": "pump record", "Coverage": "insurance", "Condition": "problem list", "Encounter": "visit",
-    "Practitioner": "clinician record", "PractitionerRole": "clinician role", "DocumentReference": "note",
+    "Practitioner": "clinician record", "PractitionerRole": "clinician record", "DocumentReference": "note",
     "prefetch": "EHR data", "draftOrders": "orders being signed",
 }
 _UNIT_WORDS = ((re.compile(r"(?<![A-Za-z])(?:ug|µg|μg|mcg)(?![A-Za-z])"), "micrograms"),

@@ -237,7 +237,7 @@ class VisitReader:
                 self._add_code(acc, system, code, ref, p, billed=billed)
         for a in sorted(activities):
             acc.activities.add(a)
-            acc.note(a, ref, f"{a.replace('-', ' ')} done", day)
+            acc.note(a, ref, f"{_words(a)} done", day)
         if day:
             acc.documented.add("doc-visit-date")
         if p.performedPeriod is not None and p.performedPeriod.start and p.performedPeriod.end:
@@ -258,7 +258,7 @@ class VisitReader:
             for system, code, _ in self.vocab.codings(reason):
                 if system == PUMPCDS and code in self._qhp_reasons:
                     acc.qhp_reasons.append(code)
-                    acc.note("qhp-reason", ref, f"physician/QHP skill needed: {code.replace('-', ' ')}", day)
+                    acc.note("qhp-reason", ref, f"physician/QHP skill needed: {_words(code)}", day)
                     matched = True
                 elif system == "icd10cm":
                     acc.diagnoses.append((code, ref))
@@ -448,7 +448,7 @@ class VisitReader:
                 target = code
             if target:
                 acc.targets.append(target)
-                acc.note("target", ref, f"delivered: {target.replace('-', ' ')}")
+                acc.note("target", ref, f"delivered: {_words(target)}")
                 return target
         return None
 
@@ -489,7 +489,7 @@ class VisitReader:
             acc.documented.add("doc-device-identification")
         if target:
             acc.documented.add("doc-route")
-        acc.note("pump", ref, f"pump: {(kind or 'kind not recorded').replace('-', ' ')}{f' ({model})' if model else ''}")
+        acc.note("pump", ref, f"pump: {_words(kind) if kind else 'kind not recorded'}{f' ({model})' if model else ''}")
         return Pump(kind, target, model, chosen.manufacturer, ref, identified)
 
     def _device_kind(self, d: Any) -> tuple[str | None, str | None, str | None]:
@@ -728,6 +728,12 @@ def _input_problems(resources: VisitResources) -> tuple[Evidence, ...]:
     for key in resources.unavailable:
         out.append(Evidence(f"prefetch:{key}", "could not be obtained from prefetch or the FHIR server"))
     return tuple(out)
+
+
+def _words(code: str) -> str:
+    """A pumpcds concept as the words of its display (evidence is read by clinicians, not coders)."""
+    c = concepts().get(code)
+    return c.display[0].lower() + c.display[1:] if c else code.replace("-", " ")
 
 
 def _fmt(x: float) -> str:
