@@ -169,3 +169,36 @@ def test_card_text_holds_no_ids_internal_codes_or_file_names(post, name: str) ->
                 assert not re.search(rf"(?<![\w/-]){re.escape(code)}(?![\w-])", prose), f"{name}: internal code {code!r} in {prose!r}"
             assert not FILES.search(prose), f"{name}: project file in {prose!r}"
             assert not UG.search(prose), f"{name}: abbreviated microgram unit in {prose!r}"
+
+
+def _app(tmp_path: Path, **settings: Any) -> Any:
+    from service.app import create_app
+    from service.config import load_settings
+
+    return create_app(load_settings(environ={}, database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", **settings))
+
+
+def test_links_follow_public_base_url(tmp_path: Path) -> None:
+    app = _app(tmp_path, public_base_url="https://pumpcds.hospital.example/cds")
+    body = json.loads((SAMPLES / "requests" / "order-sign-62368-billed-as-62367.json").read_text())
+    (card,) = app.test_client().post(f"/cds-services/{_expected('order-sign-62368-billed-as-62367')['service']}",
+                                     json=body).get_json()["cards"]
+    urls = [card["source"]["url"], *(link["url"] for link in card["links"])]
+    assert all(u.startswith("https://pumpcds.hospital.example/cds/docs/") for u in urls), urls
+    assert "localhost" not in card["detail"]
+
+
+def test_a_site_can_turn_a_good_practice_element_into_a_prompt(tmp_path: Path) -> None:
+    name = "order-sign-clean-62368-md-dose-up"
+    body = json.loads((SAMPLES / "requests" / f"{name}.json").read_text())
+    app = _app(tmp_path, documentation_prompts="doc-post-change-verification")
+    (card,) = app.test_client().post(f"/cds-services/{_expected(name)['service']}", json=body).get_json()["cards"]
+    assert card["extension"]["pumpcds"]["missing"] == ["doc-post-change-verification"]
+    assert card["indicator"] == "info"
+
+
+def test_an_unknown_prompt_element_stops_the_start(tmp_path: Path) -> None:
+    from service.config import ConfigError
+
+    with pytest.raises(ConfigError, match="documentation_prompts: unknown documentation element.*doc-typo"):
+        _app(tmp_path, documentation_prompts="doc-typo")
