@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 

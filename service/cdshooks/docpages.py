@@ -39,7 +39,7 @@ def _text(value: Any) -> str:
         return "; ".join(f"{k.replace('_', ' ')}: {_text(v)}" for k, v in value.items()) or "none"
     if isinstance(value, dt.date):
         return value.isoformat()
-    return str(value)
+    return _display(value) if isinstance(value, str) else str(value)  # concept codes in words
 
 
 def _param_lines(name: str, value: Any) -> list[str]:

@@ -181,7 +181,6 @@ def _deletes(items: list[Any], description: str) -> list[dict[str, Any]]:
 def _order_sign(finding: Finding, request: HookRequest, resources: VisitResources, say: Say) -> list[dict[str, Any]]:
     # only the orders being signed are changed; the record's history never is
     orders = _affected(finding, resources.orders_of_type(*ORDER_TYPES))
-    ctx = request.context
     if finding.kind == FindingKind.DROP_CODE:
         actions = _deletes(orders, say("suggestions.order.drop.delete"))
         return [_suggestion(say("suggestions.order.drop.label"), actions)] if actions else []
@@ -213,7 +212,6 @@ def _carrying(orders: list[Any], code: str) -> bool:
 
 def _encounter(finding: Finding, request: HookRequest, resources: VisitResources, say: Say) -> list[dict[str, Any]]:
     items = _affected(finding, resources.of_type("ChargeItem"))
-    ctx = request.context
     if finding.kind == FindingKind.DROP_CODE:
         actions = _deletes(items, say("suggestions.charge.drop.delete"))
         return [_suggestion(say("suggestions.charge.drop.label"), actions)] if actions else []
