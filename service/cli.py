@@ -1,4 +1,4 @@
-"""Command line: `pumpcds serve | evaluate | schemas | demo-fhir-server | feedback-report`."""
+"""Command line: `pumpcds serve | evaluate | schemas | demo-fhir-server | demo | feedback-report`."""
 from __future__ import annotations
 
 import argparse
@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8081)
     demo.set_defaults(func=_demo_fhir_server)
+    from .devtools.demo import add_command as add_demo_command
+
+    add_demo_command(sub)
     report = sub.add_parser("feedback-report", help="acceptance and override rates per rule and per override reason")
     report.add_argument("--since", type=_date, help="only cards and feedback on or after this UTC date (YYYY-MM-DD)")
     report.add_argument("--csv", help="also write the report as CSV to this path")

@@ -25,6 +25,9 @@ class PrefetchTemplate:
     required: bool = False
     # Resource types this key may carry; anything else under the key is reported and ignored.
     types: tuple[str, ...] = ()
+    # Whether a card says so when this optional data could not be had. False only for context
+    # that earlier versions never read, so its absence cannot make an answer worse than before.
+    report_if_unavailable: bool = True
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,15 @@ _ORDER_SIGN_PREFETCH = (
         "medicationAdministrations",
         f"MedicationAdministration?patient={_PATIENT}&_sort=-effective-time&_count=50",
         types=("MedicationAdministration", "Medication"),
+    ),
+    # Orders of the visit signed before this one (e.g. the pump check signed at check-in while
+    # the refill drug is signed now): read with the drafts, so a wrong or duplicate code on them
+    # is seen too. Edits are only ever suggested on the drafts being signed.
+    PrefetchTemplate(
+        "orders",
+        f"ServiceRequest?patient={_PATIENT}&status=active,completed&_sort=-authored&_count=50",
+        types=("ServiceRequest",),
+        report_if_unavailable=False,
     ),
     *_SHARED_PREFETCH,
 )
