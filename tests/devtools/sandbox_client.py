@@ -1,6 +1,6 @@
 """The calls the CDS Hooks sandbox makes, made as a browser makes them (for tests).
 
-Written from how the sandbox behaves (docs/... and /work/shared/domain/cds-hooks.md section 3):
+Written from how the sandbox (cds-hooks/sandbox) behaves as a client, not from its code:
 FHIR `/metadata` then `/Patient`, the patient and its Conditions, discovery with a JWT, and at
 "Sign Order" the prefetch (instance reads by GET, searches by `POST {type}/_search` with a form
 body, falling back to GET; templates with unresolved tokens skipped; failures left out) followed
