@@ -180,3 +180,14 @@ def test_demo_refuses_a_non_loopback_address() -> None:
     proc = subprocess.run([PUMPCDS, "demo", "--host", "0.0.0.0", "--port", "0", "--fhir-port", "0"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "loopback only" in proc.stderr
+
+
+@pytest.mark.parametrize("which", ["service", "fhir"])
+def test_preflights_allow_private_network_access(demo: RunningDemo, which: str) -> None:
+    """The public sandbox is an https page on the internet calling loopback: Chrome asks first."""
+    url = demo.discovery if which == "service" else f"{demo.fhir}/Procedure/_search"
+    pre = requests.options(url, timeout=10, headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "POST" if which == "fhir" else "GET",
+        "Access-Control-Request-Headers": "authorization", "Access-Control-Request-Private-Network": "true"})
+    assert pre.status_code in (200, 204)
+    assert pre.headers.get("Access-Control-Allow-Private-Network") == "true"
