@@ -7,6 +7,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
+from ..jsondepth import DEFAULT_MAX_DEPTH, too_deep
 from .normalize import drop_paths, normalize_resource
 from .resources import ResourceIssue
 
@@ -40,14 +41,36 @@ def _summarise(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) + more
 
 
-def parse_resource(raw: Any, location: str) -> tuple[Resource | None, list[ResourceIssue]]:
-    """One resource: normalise, validate, drop unknown elements once; never raises."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("resourceType"), str):
-        return None, [ResourceIssue(location, None, None, "entry is not a FHIR resource (no resourceType)")]
+_JSON_TYPE = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true/false"}
+
+
+def not_a_resource(raw: Any) -> str | None:
+    """Why `raw` cannot be read as a FHIR resource at all, or None."""
+    if raw is None:
+        return "entry is not a FHIR resource (missing or null)"
+    if not isinstance(raw, dict):
+        return f"entry is not a FHIR resource ({_JSON_TYPE.get(type(raw), 'another value')}, not a JSON object)"
+    if "resourceType" not in raw:
+        return "entry is not a FHIR resource (no resourceType)"
+    if not isinstance(raw["resourceType"], str):
+        return "entry is not a FHIR resource (resourceType is not a string)"
+    return None
+
+
+def parse_resource(
+    raw: Any, location: str, max_depth: int | None = DEFAULT_MAX_DEPTH
+) -> tuple[Resource | None, list[ResourceIssue]]:
+    """One resource: normalise, validate, drop unknown elements once; never raises.
+    `max_depth=None`: the caller has checked the nesting depth already."""
+    problem = not_a_resource(raw)
+    if problem:
+        return None, [ResourceIssue(location, None, None, problem)]
     rtype = raw["resourceType"]
     if rtype not in USED_TYPES and rtype != "MedicationOrder":
         return None, []
     rid = raw.get("id") if isinstance(raw.get("id"), str) else None
+    if max_depth is not None and too_deep(raw, max_depth) is not None:  # before the recursive steps
+        return None, [_too_deep(location, rtype, rid, max_depth)]
     data, repairs = normalize_resource(raw, draft_order=location.startswith("draftOrders"))
     if data is None:
         return None, [ResourceIssue(location, rtype, rid, "resource is empty")]
@@ -97,9 +120,10 @@ ENCOUNTER_ELEMENT = {
 def of_other_encounter(raw: Any, encounter_id: str) -> bool:
     """True for a resource that names an encounter other than this visit's: the visit facts never
     use it, so it is not worth validating (prefetch searches by patient return the whole history)."""
-    if not isinstance(raw, dict):
+    rtype = raw.get("resourceType") if isinstance(raw, dict) else None
+    if not isinstance(rtype, str):
         return False
-    element = ENCOUNTER_ELEMENT.get(raw.get("resourceType"))  # type: ignore[arg-type]
+    element = ENCOUNTER_ELEMENT.get(rtype)
     ref = raw.get(element) if element else None
     text = ref.get("reference") if isinstance(ref, dict) else None
     if not isinstance(text, str) or "/" not in text:
@@ -108,22 +132,33 @@ def of_other_encounter(raw: Any, encounter_id: str) -> bool:
     return kind.endswith("Encounter") and rid.strip() != encounter_id
 
 
+def _too_deep(location: str, rtype: str | None, rid: str | None, max_depth: int) -> ResourceIssue:
+    return ResourceIssue(location, rtype, rid, f"nested more than {max_depth} levels deep; not read")
+
+
 def parse_many(
-    items: Iterable[Any], location: str, encounter_id: str | None = None
+    items: Iterable[Any],
+    location: str,
+    encounter_id: str | None = None,
+    max_depth: int | None = DEFAULT_MAX_DEPTH,
 ) -> tuple[list[Resource], list[ResourceIssue]]:
     """Parse resources (and Bundles' entries); with `encounter_id`, resources of other encounters
-    are left unparsed."""
+    are left unparsed. Nothing nested deeper than `max_depth` is read (None: checked already)."""
     models: list[Resource] = []
     issues: list[ResourceIssue] = []
     for raw in items:
+        if max_depth is not None and too_deep(raw, max_depth) is not None:
+            rtype = raw.get("resourceType") if isinstance(raw, dict) else None
+            issues.append(_too_deep(location, rtype if isinstance(rtype, str) else None, None, max_depth))
+            continue
         if isinstance(raw, dict) and raw.get("resourceType") == "Bundle":
-            inner, inner_issues = parse_many(bundle_entries(raw), location, encounter_id)
+            inner, inner_issues = parse_many(bundle_entries(raw), location, encounter_id, None)
             models.extend(inner)
             issues.extend(inner_issues)
             continue
         if encounter_id and of_other_encounter(raw, encounter_id):
             continue
-        model, found = parse_resource(raw, location)
+        model, found = parse_resource(raw, location, None)
         issues.extend(found)
         if model is not None:
             models.append(model)
