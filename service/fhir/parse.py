@@ -98,6 +98,20 @@ def parse_resource(
     return model, issues
 
 
+def bundle_problem(value: Any) -> str | None:
+    """What makes a Bundle unreadable as a whole (its entries and paging), or None. Applies to a
+    client's prefetch and to every search page a FHIR server returns."""
+    if not (isinstance(value, dict) and value.get("resourceType") == "Bundle"):
+        return None
+    for name in ("entry", "link"):
+        if name in value and not isinstance(value[name], list):
+            return f"a Bundle whose '{name}' is not a list"
+    for link in value.get("link") or ():
+        if isinstance(link, dict) and link.get("relation") == "next" and not isinstance(link.get("url"), str):
+            return "a Bundle whose 'next' link has no URL"
+    return None
+
+
 def bundle_entries(bundle: dict[str, Any]) -> list[Any]:
     entries = bundle.get("entry")
     if not isinstance(entries, list):

@@ -20,7 +20,7 @@ from ..cdshooks.validation import HookRequest
 from ..errors import ApiError
 from ..jsondepth import DEFAULT_MAX_DEPTH
 from .client import FhirClient, FhirFetchError
-from .parse import bundle_entries, parse_many
+from .parse import bundle_entries, bundle_problem, parse_many
 from .resources import ResourceIssue, VisitResources
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
@@ -75,15 +75,8 @@ def _unusable(value: Any) -> str | None:
     """Why a prefetch value cannot be used as sent (it is then fetched as if missing), or None."""
     if _is_operation_outcome(value):
         return "the client's prefetch failed"
-    if not (isinstance(value, dict) and value.get("resourceType") == "Bundle"):
-        return None
-    for name in ("entry", "link"):
-        if name in value and not isinstance(value[name], list):
-            return f"the client's prefetch is a Bundle whose '{name}' is not a list"
-    for link in value.get("link") or ():
-        if isinstance(link, dict) and link.get("relation") == "next" and not isinstance(link.get("url"), str):
-            return "the client's prefetch is a Bundle whose 'next' link has no URL"
-    return None
+    problem = bundle_problem(value)
+    return f"the client's prefetch is {problem}" if problem else None
 
 
 def _count(value: Any) -> int:
