@@ -32,6 +32,11 @@ def test_413_says_close_closes_and_the_next_request_is_served(gunicorn):  # noqa
         too_big = session.post(url + ORDER_SIGN, data=body, headers={"Content-Type": "application/json"}, timeout=20)
         assert too_big.status_code == 413
         assert session.get(url + "/healthz", timeout=5).status_code == 200
+        # chunked, without Content-Length: the limit is only found while reading
+        chunks = (body[i : i + 65536] for i in range(0, len(body), 65536))
+        chunked = session.post(url + ORDER_SIGN, data=chunks, headers={"Content-Type": "application/json"}, timeout=20)
+        assert chunked.status_code == 413 and chunked.headers["Connection"].lower() == "close"
+        assert session.get(url + "/healthz", timeout=5).status_code == 200
 
 
 def test_404_before_a_large_body_is_read_closes_too(gunicorn):  # noqa: F811
