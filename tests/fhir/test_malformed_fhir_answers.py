@@ -50,8 +50,9 @@ def test_parse_resource_checks_depth_before_any_recursive_step():
         deep = {"text": [deep]}
     model, issues = parse_resource({**procedure(1), "note": [deep]}, "prefetch:procedures")
     assert model is None and "levels deep" in issues[0].problem
-    models, issues = parse_many([{"resourceType": "Bundle", "entry": [{"resource": deep}]}], "prefetch:procedures")
-    assert models == [] and "levels deep" in issues[0].problem
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": {**procedure(1), "note": [deep]}}, {"resource": procedure(2)}]}
+    models, issues = parse_many([bundle], "prefetch:procedures")
+    assert [m.id for m in models] == ["proc-2"] and "levels deep" in issues[0].problem
 
 
 @pytest.mark.parametrize("raw, says", [
