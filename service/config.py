@@ -46,6 +46,17 @@ class Settings:
     max_prefetch_resources: int = 2000
     database_url: str = "sqlite:///instance/pumpcds.db"
     redis_url: str = ""
+    # Database limits: no call waits on the database longer than these (docs/deployment.md,
+    # "Failure behaviour"). PostgreSQL: connect timeout (whole seconds) and statement timeout, the
+    # latter also enforced client-side; SQLite: how long a writer waits for another's lock.
+    database_connect_timeout_s: int = 2
+    database_statement_timeout_ms: int = 1000
+    sqlite_busy_timeout_ms: int = 5000
+    # Redis (jti replay store): connect and answer timeout.
+    redis_timeout_ms: int = 500
+    # Hook-call audit records waiting for the database (written in the background); beyond this
+    # many, records are dropped, counted in pumpcds_audit_records_dropped_total and logged.
+    audit_queue_size: int = 10000
     encounter_close_hook: str = DEFAULT_ENCOUNTER_CLOSE_HOOK
     # Payer policy profile used when the visit's Coverage matches no configured payer.
     default_payer_profile: str = "conservative"

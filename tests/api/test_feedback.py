@@ -36,7 +36,9 @@ def issue_cards(app, client, specs):
 
 
 def engine_of(app):
-    return app.extensions["pumpcds"].store.engine
+    runtime = app.extensions["pumpcds"]
+    assert runtime.audit_queue.flush(timeout_s=10)
+    return runtime.store.engine
 
 
 def feedback_count(client, rule: str, outcome: str) -> float:
