@@ -89,19 +89,22 @@ def pre_fork(server, worker):  # type: ignore[no-untyped-def]
 
 
 def post_fork(server, worker):  # type: ignore[no-untyped-def]
-    """Database connections opened in the master must not be shared by the forked workers.
-
-    Each hook call builds thousands of short-lived model objects; a larger first-generation
+    """Each hook call builds thousands of short-lived model objects; a larger first-generation
     threshold makes collections rarer without letting garbage pile up (cycles are few).
+
+    Database connections need nothing here: the master closes its own after migrating, and every
+    engine forgets inherited pooled connections in a forked child (service/store/engine.py,
+    ``os.register_at_fork``), so each worker opens its own. (Looking for engines with
+    ``gc.get_objects()`` here would find none: ``pre_fork`` froze them out of the collector's view.)
     """
     gc.set_threshold(*GC_THRESHOLDS)
-    try:
-        from sqlalchemy.engine import Engine
-    except ImportError:  # pragma: no cover
-        return
-    for obj in gc.get_objects():
-        if isinstance(obj, Engine):
-            obj.dispose(close=False)
+
+
+def worker_exit(server, worker):  # type: ignore[no-untyped-def]
+    """Clean worker exit: store every audit record still queued (bounded), then close connections."""
+    runtime = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("pumpcds")
+    if runtime is not None:
+        runtime.close()
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

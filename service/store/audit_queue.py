@@ -4,7 +4,7 @@ A hook answer only puts its (PHI-free) audit record on the queue, which never bl
 thread takes up to `batch` records at a time and stores them in one transaction. While the
 database is down or slow the records wait in the queue and the writer retries with back-off; only
 when the queue is full is a record dropped, and then it is counted
-(`pumpcds_audit_records_dropped_total`) and logged with its ids. A clean exit (process exit,
+(`pumpcds_audit_records_total{outcome="queue-full"}`) and logged with its ids. A clean exit (process exit,
 gunicorn worker exit, `close()`) drains the queue first, bounded by `drain_s`.
 
 Fork safety: the queue and its thread belong to the process that made them; a forked worker
@@ -27,13 +27,13 @@ from .db import Store, StoreUnavailable
 
 log = logging.getLogger("pumpcds.audit")
 
-AUDIT_DROPPED = Counter(
-    "pumpcds_audit_records_dropped_total",
-    "Hook-call audit records not stored: the audit queue was full (database down or too slow) or the "
-    "database was still unavailable when the process exited.",
-    ("reason",),
+AUDIT_RECORDS = Counter(
+    "pumpcds_audit_records_total",
+    "Hook-call audit records by outcome: written; queue-full (dropped: database down or too slow for "
+    "longer than the queue holds); exit (dropped: database still unavailable when the process exited); "
+    "refused (dropped: the database rejected the batch).",
+    ("outcome",),
 )
-AUDIT_WRITTEN = Counter("pumpcds_audit_records_written_total", "Hook-call audit records stored.")
 
 _QUEUES: "weakref.WeakSet[AuditQueue]" = weakref.WeakSet()
 
@@ -80,7 +80,7 @@ class AuditQueue:
         with self._cond:
             if len(self._records) >= self.capacity:
                 self.dropped += 1
-                AUDIT_DROPPED.labels("queue-full").inc()
+                AUDIT_RECORDS.labels("queue-full").inc()
                 log.error("audit queue full (%d records): record dropped %s", self.capacity, _ids(record))
                 return False
             self._records.append(record)
@@ -119,7 +119,7 @@ class AuditQueue:
             self._cond.notify_all()
         if left:
             self.dropped += len(left)
-            AUDIT_DROPPED.labels("exit").inc(len(left))
+            AUDIT_RECORDS.labels("exit").inc(len(left))
             log.error("%d audit record(s) not stored at exit (database unavailable): %s",
                       len(left), "; ".join(_ids(r) for r in left[:20]))
 
@@ -147,7 +147,7 @@ class AuditQueue:
             self._cond.notify_all()
         if lost:  # close() gave up waiting while this batch was being written
             self.dropped += len(batch)
-            AUDIT_DROPPED.labels("exit").inc(len(batch))
+            AUDIT_RECORDS.labels("exit").inc(len(batch))
             log.error("%d audit record(s) not stored at exit (database unavailable): %s",
                       len(batch), "; ".join(_ids(r) for r in batch[:20]))
 
@@ -171,11 +171,11 @@ class AuditQueue:
                 continue
             except Exception as exc:  # a record the database refuses: drop that batch, keep the writer
                 self._done(batch, stored=True)
-                AUDIT_DROPPED.labels("refused").inc(len(batch))
+                AUDIT_RECORDS.labels("refused").inc(len(batch))
                 log.error("audit batch refused (%s): %s", type(exc).__name__, "; ".join(_ids(r) for r in batch[:20]))
                 continue
             self._done(batch, stored=True)
-            AUDIT_WRITTEN.inc(len(batch))
+            AUDIT_RECORDS.labels("written").inc(len(batch))
             if self.failures:
                 log.warning("audit writes resumed after %d failed attempt(s)", self.failures)
                 self.failures = 0

@@ -152,7 +152,7 @@ def test_audit_records_wait_in_the_queue_while_the_database_fails_and_are_writte
 
 
 def test_a_full_audit_queue_drops_counts_and_logs_ids_and_close_drains_the_rest(tmp_path, caplog):
-    from service.store.audit_queue import AUDIT_DROPPED, AuditQueue
+    from service.store.audit_queue import AUDIT_RECORDS, AuditQueue
     from service.store.db import Store
 
     store = Store(f"sqlite:///{tmp_path / 'full.db'}")
@@ -160,14 +160,14 @@ def test_a_full_audit_queue_drops_counts_and_logs_ids_and_close_drains_the_rest(
     with store.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE audit_record RENAME TO audit_record_away")
     queue = AuditQueue(store, capacity=3, retry_max_s=0.1)
-    before = AUDIT_DROPPED.labels("queue-full")._value.get()
+    before = AUDIT_RECORDS.labels("queue-full")._value.get()
     record = {"service_id": ORDER_SIGN_SERVICE_ID, "status": 200, "cards": []}
     with caplog.at_level(logging.ERROR, logger="pumpcds.audit"):
         accepted = [queue.submit({**record, "hook_instance": f"hi-{n}"}) for n in range(5)]
     # the writer may hold one batch in flight, so 3 or 4 fit; the rest are refused
     assert accepted[:3] == [True, True, True] and accepted[-1] is False
     assert queue.dropped == accepted.count(False)
-    assert AUDIT_DROPPED.labels("queue-full")._value.get() - before == accepted.count(False)
+    assert AUDIT_RECORDS.labels("queue-full")._value.get() - before == accepted.count(False)
     assert any("audit queue full" in r.getMessage() and "hookInstance=hi-4" in r.getMessage() for r in caplog.records)
     with store.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE audit_record_away RENAME TO audit_record")
