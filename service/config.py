@@ -47,7 +47,7 @@ class Settings:
     database_url: str = "sqlite:///instance/pumpcds.db"
     redis_url: str = ""
     # Database limits: no call waits on the database longer than these (docs/deployment.md,
-    # "Failure behaviour"). PostgreSQL: connect timeout (whole seconds) and statement timeout, the
+    # "Failure behaviour"). PostgreSQL: connect timeout (whole seconds, libpq's minimum is 2) and statement timeout, the
     # latter also enforced client-side; SQLite: how long a writer waits for another's lock.
     database_connect_timeout_s: int = 2
     database_statement_timeout_ms: int = 1000

@@ -37,14 +37,14 @@ class DatabaseUrlError(ValueError):
 class DbTimeouts:
     """How long any database step may take before the caller is told it failed."""
 
-    connect_s: int = 2  # PostgreSQL: whole connection set-up (libpq connect_timeout, whole seconds)
+    connect_s: int = 2  # PostgreSQL: whole connection set-up (libpq connect_timeout: whole seconds, at least 2)
     statement_ms: int = 1000  # PostgreSQL: server-side statement_timeout and client-side deadline
     sqlite_busy_ms: int = 5000  # SQLite: wait this long for another writer's lock
 
     @classmethod
     def from_settings(cls, settings: object) -> "DbTimeouts":
         return cls(
-            connect_s=max(1, int(getattr(settings, "database_connect_timeout_s", cls.connect_s))),
+            connect_s=max(2, int(getattr(settings, "database_connect_timeout_s", cls.connect_s))),
             statement_ms=max(1, int(getattr(settings, "database_statement_timeout_ms", cls.statement_ms))),
             sqlite_busy_ms=max(0, int(getattr(settings, "sqlite_busy_timeout_ms", cls.sqlite_busy_ms))),
         )
