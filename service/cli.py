@@ -12,10 +12,13 @@ from .config import ConfigError, load_settings
 
 def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
+    from .store.engine import describe
 
     settings = load_settings()
     app = create_app(settings)
-    print(f"pumpcds on http://{args.host}:{args.port}/cds-services (database: {settings.database_url})", file=sys.stderr)
+    # where the database is, never the URL itself (it may hold a password)
+    print(f"pumpcds on http://{args.host}:{args.port}/cds-services (database: {describe(settings.database_url)})",
+          file=sys.stderr)
     app.run(host=args.host, port=args.port, debug=False, threaded=True)
     return 0
 
