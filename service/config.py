@@ -67,10 +67,13 @@ class Settings:
     # Card wording and page templates (cards/README.md). Empty: the repository's cards/ next to
     # the service package, else ./cards (the container sets /app/cards).
     cards_dir: str = ""
-    # CMS NCCI/MUE/MPFS quarterly files; empty means the bundled synthetic test files are not used.
+    # CMS NCCI PTP / MUE / MPFS (PPRRVU) quarterly files (PTP: comma-separated parts). Empty: the
+    # bundled SYNTHETIC test tables are used (invented values; cards then say "test data"), which
+    # production mode refuses unless allow_synthetic_cms is true. `pumpcds cms check` shows what loads.
     ncci_ptp_path: str = ""
     ncci_mue_path: str = ""
     mpfs_rvu_path: str = ""
+    allow_synthetic_cms: bool = False
     # Licensed CPT descriptor file (AMA); without it cards use the project's own summaries.
     cpt_descriptor_path: str = ""
     # Site mapping of local codes onto the project's CodeSystem (YAML).
