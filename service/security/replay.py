@@ -97,6 +97,8 @@ class DatabaseReplayCache:
         self._inserts = 0
         self._table_ready = False
         self._ensure_table()
+        # built at start (in gunicorn's master): keep no connection, each worker opens its own
+        self.engine.dispose()
 
     def _ensure_table(self) -> None:
         """Create `jwt_replay` if missing (also when the store module's own migration has not run)."""

@@ -24,12 +24,14 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
+from ..config import ConfigError
+
 _TIMEOUTS: "weakref.WeakKeyDictionary[Engine, DbTimeouts]" = weakref.WeakKeyDictionary()
 
 SUPPORTED = ("sqlite", "postgresql")
 
 
-class DatabaseUrlError(ValueError):
+class DatabaseUrlError(ConfigError):
     """A database URL the service cannot use; the message is one line for the operator."""
 
 
