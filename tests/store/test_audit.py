@@ -83,6 +83,7 @@ def test_audit_write_failure_costs_nothing_and_logs_ids_only(app, client, caplog
         resp = client.post(SERVICE_URL, json=body)
         assert resp.status_code == 200 and resp.get_json()["cards"]
         assert not app.extensions["pumpcds"].audit_queue.flush(timeout_s=1)  # kept, waiting for the DB
+        app.extensions["pumpcds"].close(timeout_s=0)
     failures = [r.getMessage() for r in caplog.records if "audit write failed" in r.getMessage()]
     assert failures and body["hookInstance"] in failures[0]
     assert body["context"]["patientId"] not in failures[0]
