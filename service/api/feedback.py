@@ -66,8 +66,8 @@ def feedback(service_id: str) -> tuple[Response, int]:
         return _unavailable()
     if rt.audit_queue is not None:
         # the cards of an answer given moments ago may still be on their way to the audit table;
-        # wait briefly so the feedback is traced to its rule (no wait when the queue is empty)
-        rt.audit_queue.flush(timeout_s=AUDIT_CATCH_UP_S)
+        # wait briefly so the feedback is traced to its rule (no wait when the queue is empty or the database failing)
+        rt.audit_queue.catch_up(AUDIT_CATCH_UP_S)
     try:
         rows = rt.store.store_feedback(service_id, items)
     except StoreUnavailable as exc:

@@ -107,6 +107,11 @@ class AuditQueue:
                 self._cond.wait(min(left, 0.05))
         return True
 
+    def catch_up(self, timeout_s: float) -> bool:
+        """`flush`, but only while the writer is succeeding: when the database is failing, waiting
+        for the queue would only add to the caller's own wait for the same database."""
+        return self.failures == 0 and self.flush(timeout_s)
+
     def close(self, timeout_s: float | None = None) -> None:
         """Drain the queue (bounded), stop the writer, count and log whatever could not be stored."""
         if self._pid != os.getpid():
