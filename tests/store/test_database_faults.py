@@ -108,3 +108,23 @@ def test_database_faults_stall_nothing_and_lose_nothing(settings, pg_url, fault)
         assert set(acknowledged) <= stored  # nothing acknowledged and not stored
         assert not (set(refused) & stored)  # a 503 stored nothing (all or nothing)
         runtime.close()
+
+
+def test_a_slow_statement_is_cancelled_by_the_server_and_url_options_are_kept(pg_url):
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from service.store.db import failure_cause
+    from service.store.engine import DbTimeouts, bounded, make_engine
+
+    engine = make_engine(pg_url, DbTimeouts(connect_s=2, statement_ms=300))
+    try:
+        with bounded(engine) as conn:
+            assert "faults_" in conn.execute(text("SHOW search_path")).scalar()  # the URL's own options
+            assert conn.execute(text("SHOW statement_timeout")).scalar() == "300ms"
+        with pytest.raises(OperationalError) as caught:
+            with bounded(engine, seconds=10) as conn:  # the client deadline far off: the server cancels
+                conn.execute(text("SELECT pg_sleep(5)"))
+        assert "statement timeout" in failure_cause(caught.value)
+    finally:
+        engine.dispose()
