@@ -101,10 +101,11 @@ def post_fork(server, worker):  # type: ignore[no-untyped-def]
 
 
 def worker_exit(server, worker):  # type: ignore[no-untyped-def]
-    """Clean worker exit: store every audit record still queued (bounded), then close connections."""
+    """Clean worker exit: store every audit record still queued, then close connections. Bounded
+    so it ends before the master's SIGKILL at `graceful_timeout` (calls in flight finish first)."""
     runtime = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("pumpcds")
     if runtime is not None:
-        runtime.close()
+        runtime.close(timeout_s=max(1, graceful_timeout - 3))
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
