@@ -46,7 +46,7 @@ class AuditQueue:
     """`Runtime.audit_sinks` entry that hands records to a background writer."""
 
     def __init__(self, store: Store, *, capacity: int = 10_000, batch: int = 200, drain_s: float = 10.0,
-                 idle_exit_s: float = 30.0, retry_max_s: float = 5.0,
+                 idle_exit_s: float = 5.0, retry_max_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.store = store
         self.capacity = capacity
@@ -135,10 +135,11 @@ class AuditQueue:
         with self._cond:
             idle_until = self._clock() + self.idle_exit_s
             while not self._records:
-                if self._closing or self._clock() >= idle_until:
+                left = idle_until - self._clock()
+                if self._closing or left <= 0:
                     self._thread = None
                     return None
-                self._cond.wait(0.5)
+                self._cond.wait(left)  # woken by submit() and close()
             batch = [self._records.popleft() for _ in range(min(self.batch, len(self._records)))]
             self._in_flight = len(batch)
             return batch
