@@ -28,6 +28,9 @@ OBS_ACTIVE = {"final", "amended", "corrected", "preliminary", "registered"}
 ACTIVITIES = {"electronic-analysis", "reprogramming", "refill", "port-irrigation"}
 REFILL_FACTS = {"volume-instilled", "residual-volume-aspirated", "residual-volume-expected"}
 MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "µg": 0.001}
+# implanted drug pumps (pumpcds pump-kind); an external pump or a venous access port is not one
+IMPLANTED_KINDS = frozenset({"programmable-pump", "nonprogrammable-pump", "subcutaneous-reservoir"})
+PUMP_ROUTE_TARGETS = frozenset({"intrathecal", "epidural", "spinal", "intraventricular", "intra-arterial"})
 EM_CODES = {f"992{n:02d}" for n in (2, 3, 4, 5, 11, 12, 13, 14, 15)}
 
 
@@ -111,6 +114,7 @@ class _Acc:
     single_dose: bool | None = None
     practice_supplied: bool | None = None
     refill_draft: bool = False
+    administrations: list[Any] = field(default_factory=list)  # read after the devices are known
 
     def note(self, fact: str, reference: str, observed: str, day: dt.date | None = None) -> None:
         self.evidence[fact].append(Evidence(reference, observed, day.isoformat() if day else None))
@@ -181,6 +185,7 @@ class VisitReader:
                         if system == "icd10cm":
                             acc.diagnoses.append((code, _ref(enc)))
 
+        self._refill_administrations(acc, by_type["Device"])
         pump = self._pump(by_type["Device"], acc)
         performers = self._performers(acc, by_type)
         drug = self._drug(acc, medications)
@@ -309,29 +314,45 @@ class VisitReader:
                 acc.note("qhp-reason", ref, "reason physician/QHP skill was needed is documented", day)
 
     def _read_administration(self, m: Any, acc: _Acc) -> None:
-        ref = _ref(m)
-        day = _day(m.effectiveDateTime or (m.effectivePeriod.start if m.effectivePeriod else None))
-        into_pump = False
-        for d in m.device or ():
-            if d.reference:
-                acc.device_refs.append(d.reference)
-                into_pump = True
-        route_target = None
-        if m.dosage is not None and m.dosage.route is not None:
-            route_target = self._target_from(m.dosage.route, acc, ref)
-        if not into_pump and route_target is None:
-            return  # a drug given some other way is not a pump refill
-        acc.activities.add("refill")
-        acc.note("refill", ref, "drug administered into the pump", day)
-        for perf in m.performer or ():
-            actor = perf.actor.reference if perf.actor is not None else None
-            if actor:
-                acc.performer_refs.setdefault(actor, False)
-        self._drug_codes(m.medicationCodeableConcept, acc)
-        if m.medicationReference is not None:
-            acc.drug_sources.append((m, None))
-        dose = m.dosage.dose if m.dosage is not None else None
-        acc.drug_sources.append((m, dose))
+        """Only noted here; whether it was a pump refill is decided once the devices are known."""
+        acc.administrations.append(m)
+
+    def _refill_administrations(self, acc: _Acc, devices: list[Any]) -> None:
+        """A drug given counts as a pump refill only into an implanted drug pump: its `device` is an
+        implanted-pump Device, or it went by a pump route (intrathecal, epidural, intraspinal,
+        intraventricular, intra-arterial) and the patient has an implanted pump on record or the
+        visit shows a refill otherwise (refill activity or facts, a refill drug order, a chosen
+        refill code). An IV push through an infusion pump, TPN through a PICC
+        line or insulin from an insulin pump names a `device` too, and is none of these."""
+        implanted = {d.id for d in devices if d.id and self._device_kind(d)[0] in IMPLANTED_KINDS}
+        chosen_refill = any(
+            (info := self.codes.get(code)) is not None and info.pump_family and info.refilled
+            for _, code in acc.code_carriers
+        )
+        refill_elsewhere = "refill" in acc.activities or acc.refill_draft or chosen_refill or bool(implanted)
+        for m in acc.administrations:
+            refs = [d.reference for d in m.device or () if d.reference]
+            into_pump = any(r.rstrip("/").split("/")[-1] in implanted for r in refs)
+            route = m.dosage.route if m.dosage is not None else None
+            by_pump_route = route is not None and self._route_target(route) in PUMP_ROUTE_TARGETS
+            if not (into_pump or (by_pump_route and refill_elsewhere)):
+                continue
+            ref = _ref(m)
+            day = _day(m.effectiveDateTime or (m.effectivePeriod.start if m.effectivePeriod else None))
+            acc.device_refs.extend(refs)
+            if route is not None:
+                self._target_from(route, acc, ref)
+            acc.activities.add("refill")
+            acc.note("refill", ref, "drug administered into the pump", day)
+            for perf in m.performer or ():
+                actor = perf.actor.reference if perf.actor is not None else None
+                if actor:
+                    acc.performer_refs.setdefault(actor, False)
+            self._drug_codes(m.medicationCodeableConcept, acc)
+            if m.medicationReference is not None:
+                acc.drug_sources.append((m, None))
+            dose = m.dosage.dose if m.dosage is not None else None
+            acc.drug_sources.append((m, dose))
 
     def _read_billable(self, r: Any, acc: _Acc, draft: bool) -> None:
         """ServiceRequest, ChargeItem, Procedure or MedicationRequest carrying codes chosen for the visit."""
@@ -412,6 +433,14 @@ class VisitReader:
                 if system in {"cpt", "hcpcs"} and len(code) == 2:
                     found.append(code.upper())
         return found
+
+    def _route_target(self, concept: Any) -> str | None:
+        for system, code, _ in self.vocab.codings(concept):
+            if system == "snomed" and code in self.vocab.routes:
+                return self.vocab.routes[code]
+            if system == PUMPCDS and code in self._targets:
+                return code
+        return None
 
     def _target_from(self, concept: Any, acc: _Acc, ref: str) -> str | None:
         for system, code, _ in self.vocab.codings(concept):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 from ..cdshooks.services import PrefetchTemplate
@@ -81,8 +81,14 @@ class PrefetchResolver:
         self._max_resources = max_resources
 
     def gather(
-        self, request: HookRequest, client: FhirClient | None, no_client_reason: str = "no fhirServer in the request"
-    ) -> VisitResources:
+        self,
+        request: HookRequest,
+        client: FhirClient | None,
+        no_client_reason: str = "no fhirServer in the request",
+        relevant: Callable[[list[Any]], bool] | None = None,
+    ) -> VisitResources | None:
+        """The visit's resources; None when `relevant` (the relevance gate, for a request that
+        could not be judged on what it carried) finds no pump content in what was gathered."""
         visit = VisitResources(context=request.context, hook=request.hook)
         prefetch = request.prefetch or {}
         total = sum(_count(v) for v in prefetch.values() if v is not None)
@@ -122,6 +128,10 @@ class PrefetchResolver:
 
         if to_fetch and client is not None:
             results.extend(self._fetch_all(client, to_fetch))
+        if relevant is not None:
+            drafts = [request.context.get(k) for k in request.service.resource_context]
+            if not relevant([r for r in drafts if isinstance(r, dict)] + [x for res in results for x in res.raw]):
+                return None
 
         missing: list[str] = []
         for result in results:

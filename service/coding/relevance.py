@@ -1,0 +1,140 @@
+"""Is a drug-pump visit involved at all? Decided on raw FHIR JSON before anything is parsed.
+
+order-sign and encounter-discharge fire for every order and discharge in a hospital, almost none
+of them about an implanted drug pump. This test is what lets pumpcds answer those at once with no
+cards, no 412 and no FHIR call (docs/fhir-input.md, "Relevance gate"). It must be cheap: it walks
+the JSON once, reads codings and a few device and dosage elements, and builds nothing.
+
+Pump content is any of:
+- a pump-service code (CPT/HCPCS listed under `relevance.service_codes` in data/vocabulary.yaml),
+  on any resource (orders, charges, procedures, the encounter's type or reason);
+- a code of the pumpcds CodeSystem, or a local code the site mapping maps onto one;
+- an implanted-pump Device: a recognised device type or pump model (name, model number, maker);
+- a refill drug (data/drugs.yaml) given or ordered by a pump route (intrathecal, epidural,
+  intraspinal, intraventricular).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Mapping
+
+from .terminology import PUMPCDS_SYSTEM
+from .vocabulary import Vocabulary
+
+PUMP_ROUTE_TARGETS = frozenset({"intrathecal", "epidural", "spinal", "intraventricular"})
+_SKIP = frozenset({"text"})  # the narrative never decides anything
+_MED_TYPES = frozenset({"MedicationAdministration", "MedicationRequest", "MedicationOrder", "MedicationStatement"})
+
+
+def _resources(items: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
+    """Resources, with Bundles opened (entries and nested Bundles)."""
+    stack = list(items)
+    stack.reverse()
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, Mapping):
+            continue
+        if item.get("resourceType") == "Bundle":
+            entries = item.get("entry")
+            if isinstance(entries, list):
+                for e in reversed(entries):
+                    if isinstance(e, Mapping):
+                        stack.append(e.get("resource"))
+            continue
+        yield item
+
+
+def _codings(node: Any) -> Iterator[tuple[str, str]]:
+    """Every (system, code) pair in a resource, contained resources included."""
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, Mapping):
+            code = cur.get("code")
+            if isinstance(code, str):
+                system = cur.get("system")
+                yield (system.strip() if isinstance(system, str) else ""), code.strip()
+            for key, value in cur.items():
+                if key not in _SKIP and isinstance(value, (Mapping, list)):
+                    stack.append(value)
+        elif isinstance(cur, list):
+            stack.extend(v for v in cur if isinstance(v, (Mapping, list)))
+
+
+def _texts(resource: Mapping[str, Any]) -> list[str]:
+    """Device names, model number and maker: where a pump model is named."""
+    out = [resource.get("modelNumber"), resource.get("manufacturer")]
+    names = resource.get("deviceName")
+    if isinstance(names, list):
+        out.extend(n.get("name") for n in names if isinstance(n, Mapping))
+    dtype = resource.get("type")
+    if isinstance(dtype, Mapping):
+        out.append(dtype.get("text"))
+    return [t for t in out if isinstance(t, str) and t]
+
+
+def _routes(resource: Mapping[str, Any]) -> list[Any]:
+    dosage = resource.get("dosage")
+    routes = [dosage.get("route")] if isinstance(dosage, Mapping) else []
+    for key in ("dosageInstruction", "dosage"):
+        items = resource.get(key)
+        if isinstance(items, Mapping):  # a single object where R4 wants a list
+            items = [items]
+        if isinstance(items, list):
+            routes.extend(d.get("route") for d in items if isinstance(d, Mapping))
+    return [r for r in routes if r is not None]
+
+
+def _drug_named(resource: Mapping[str, Any], codes: list[tuple[str, str]], vocabulary: Vocabulary) -> bool:
+    rxnorm = {c for s, c in codes if vocabulary.system(s) == "rxnorm"}
+    hcpcs = {c for s, c in codes if vocabulary.system(s) == "hcpcs"}
+    texts: list[str] = []
+    for key in ("medicationCodeableConcept", "medicationReference"):
+        value = resource.get(key)
+        if isinstance(value, Mapping):
+            for k in ("text", "display"):
+                if isinstance(value.get(k), str):
+                    texts.append(value[k])
+            for c in value.get("coding") or ():
+                if isinstance(c, Mapping) and isinstance(c.get("display"), str):
+                    texts.append(c["display"])
+    return vocabulary.drug_for(rxnorm, texts, hcpcs) is not None
+
+
+def _pump_route(route: Any, vocabulary: Vocabulary) -> bool:
+    for system, code in _codings(route):
+        name = vocabulary.system(system)
+        if name == "snomed" and vocabulary.routes.get(code) in PUMP_ROUTE_TARGETS:
+            return True
+        if system == PUMPCDS_SYSTEM and code in PUMP_ROUTE_TARGETS:
+            return True
+        if vocabulary.site_mapping.get((system, code)) in PUMP_ROUTE_TARGETS:
+            return True
+    return False
+
+
+def resource_involves_pump(resource: Mapping[str, Any], vocabulary: Vocabulary) -> bool:
+    codes = list(_codings(resource))
+    for system, code in codes:
+        if system == PUMPCDS_SYSTEM or (system, code) in vocabulary.site_mapping:
+            return True
+        name = vocabulary.system(system)
+        if name in ("cpt", "hcpcs") and code in vocabulary.pump_service_codes:
+            return True
+        if name == "snomed" and code in vocabulary.device_types:
+            return True
+    rtype = resource.get("resourceType")
+    if rtype == "Device":
+        kind, _ = vocabulary.model_kind(*_texts(resource))
+        return kind is not None
+    if rtype in _MED_TYPES:
+        routes = _routes(resource)
+        return bool(routes) and any(_pump_route(r, vocabulary) for r in routes) and _drug_named(resource, codes, vocabulary)
+    return False
+
+
+def involves_pump(resources: Iterable[Mapping[str, Any]], vocabulary: Vocabulary) -> bool:
+    """True when any of these raw FHIR resources (Bundles are opened) carries pump content.
+
+    Pure and cheap; never raises on odd JSON (anything that is not a resource is skipped).
+    """
+    return any(resource_involves_pump(r, vocabulary) for r in _resources(resources))
