@@ -10,7 +10,8 @@ request carries: the draft orders and the values of this service's prefetch keys
 - UNKNOWN: nothing was sent that could show a visit's work (no draft order and no prefetch at
   all, or at encounter close neither procedures nor charges): the data is fetched from the FHIR
   server and the same test is made on what comes back before anything is parsed; with no FHIR
-  server to ask, the answer is no cards (a pump visit is not plausible on no evidence).
+  server to ask, the answer is no cards (a pump visit is not plausible on no evidence). When the
+  visit's work (procedures, charges) could not be fetched, the question stays open: 412.
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from ..coding.relevance import involves_pump
 from ..coding.vocabulary import Vocabulary
 from .validation import HookRequest
 
-# At encounter close, the keys that carry the visit's work; without them a discharge says nothing.
+# The keys that carry a visit's work (with the draft orders at order-sign). At encounter close a
+# discharge without them says nothing; a request judged after fetching whose work could not be
+# fetched stays plausibly a pump visit (412).
 WORK_KEYS = frozenset({"procedures", "chargeItems"})
 
 

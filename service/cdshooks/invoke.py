@@ -15,7 +15,7 @@ from ..fhir.client import Budget
 from ..fhir.prefetch import PrefetchResolver
 from ..coding.relevance import involves_pump
 from ..runtime import Runtime
-from .gate import Relevance, judge
+from .gate import WORK_KEYS, Relevance, judge
 from .validation import HookRequest, check_request
 
 log = logging.getLogger("pumpcds.hooks")
@@ -108,8 +108,16 @@ def invoke(runtime: Runtime, service_id: str, body: Any) -> HookResult:
             return _finish(runtime, result, started)
         budget = Budget(runtime.settings.fhir_time_budget_ms / 1000)
         client = runtime.client_for(request, budget)
+        if verdict is Relevance.UNKNOWN and client is None:
+            result.gate = "none-nothing-to-judge"  # no data sent and no FHIR server to ask
+            return _finish(runtime, result, started)
         resolver = PrefetchResolver(runtime.settings.max_prefetch_resources)
-        still_open = (lambda raw: involves_pump(raw, vocabulary)) if verdict is Relevance.UNKNOWN else None
+        # undecided: judged on what the FHIR server sends; when the visit's work could not be
+        # fetched the question stays open and the usual 412 applies
+        still_open = (
+            (lambda raw, failed: bool(failed & WORK_KEYS) or involves_pump(raw, vocabulary))
+            if verdict is Relevance.UNKNOWN else None
+        )
         try:
             resources = resolver.gather(request, client, _no_client_reason(runtime, request), relevant=still_open)
         finally:

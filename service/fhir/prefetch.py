@@ -85,10 +85,11 @@ class PrefetchResolver:
         request: HookRequest,
         client: FhirClient | None,
         no_client_reason: str = "no fhirServer in the request",
-        relevant: Callable[[list[Any]], bool] | None = None,
+        relevant: Callable[[list[Any], set[str]], bool] | None = None,
     ) -> VisitResources | None:
         """The visit's resources; None when `relevant` (the relevance gate, for a request that
-        could not be judged on what it carried) finds no pump content in what was gathered."""
+        could not be judged on what it carried; given what was gathered and the keys that could
+        not be had) says no pump visit is involved."""
         visit = VisitResources(context=request.context, hook=request.hook)
         prefetch = request.prefetch or {}
         total = sum(_count(v) for v in prefetch.values() if v is not None)
@@ -130,7 +131,8 @@ class PrefetchResolver:
             results.extend(self._fetch_all(client, to_fetch))
         if relevant is not None:
             drafts = [request.context.get(k) for k in request.service.resource_context]
-            if not relevant([r for r in drafts if isinstance(r, dict)] + [x for res in results for x in res.raw]):
+            raw = [r for r in drafts if isinstance(r, dict)] + [x for res in results for x in res.raw]
+            if not relevant(raw, {r.key for r in results if r.problem}):
                 return None
 
         missing: list[str] = []
