@@ -18,6 +18,7 @@ from fhir.resources.R4B.resource import Resource
 from ..fhir.resources import VisitResources
 from .codetable import CodeTable
 from .findings import Evidence
+from . import unknowns
 from .terminology import concepts
 from .visit import ChosenCode, DrugUse, ParameterChange, Performer, Pump, PumpVisit
 from .vocabulary import PUMPCDS, Vocabulary
@@ -149,6 +150,7 @@ class VisitReader:
             return day is None or day == dos
 
         acc = _Acc()
+        in_scope: list[Resource] = []
         for r in drafts:
             self._read_billable(r, acc, draft=True)
             if _day(getattr(r, "occurrenceDateTime", None) or getattr(r, "authoredOn", None)):
@@ -156,10 +158,12 @@ class VisitReader:
         for p in by_type["Procedure"]:
             if p.status in INACTIVE or not in_visit(p, p.encounter, _day(p.performedDateTime or (p.performedPeriod.start if p.performedPeriod else None))):
                 continue
+            in_scope.append(p)
             self._read_procedure(p, acc)
         for o in by_type["Observation"]:
             if o.status not in OBS_ACTIVE or not in_visit(o, o.encounter, _day(o.effectiveDateTime or (o.effectivePeriod.start if o.effectivePeriod else None) or o.issued)):
                 continue
+            in_scope.append(o)
             self._read_observation(o, acc)
         for m in by_type["MedicationAdministration"]:
             if m.status in INACTIVE or not in_visit(m, m.context, _day(m.effectiveDateTime or (m.effectivePeriod.start if m.effectivePeriod else None))):
@@ -192,8 +196,11 @@ class VisitReader:
         payer_ids, payer_names = self._payer(by_type["Coverage"], acc)
         visit = self._freeze(resources.hook, dos, pump, performers, drug, payer_ids, payer_names, acc)
         patient = context.get("patientId") if isinstance(context.get("patientId"), str) else None
+        undecided, unreadable = unknowns.assess(resources, unknowns.local_code_resources(in_scope, self.vocab))
         return replace(
             visit,
+            undecided=undecided,
+            unreadable=unreadable,
             patient_reference=f"Patient/{patient}" if patient else None,
             encounter_reference=f"Encounter/{encounter_id}" if encounter_id else None,
             input_problems=_input_problems(resources),
