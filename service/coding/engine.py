@@ -216,15 +216,13 @@ def _deciding(run: _Run, rule: Rule, candidates: list[Any]) -> list[str]:
 
 def _undecided(run: _Run, rule: Rule, candidates: list[Any], chosen_codes: list[str],
                carriers: dict[str, tuple[str, ...]]) -> bool:
-    """When a fact that decides between codes could not be read: name the candidates and the fact
-    (or nothing when the chosen code is one of them); never take the lower code as if known."""
+    """When a fact that decides between codes could not be read: name the candidates and the fact;
+    never take the lower code (nor let a chosen code stand) as if the fact were known."""
     codes = [c for c in candidates if c]
     deciding = _deciding(run, rule, candidates)
     if len(codes) < 2 or not deciding:
         return False
-    run.final_code = None
-    if len(chosen_codes) == 1 and chosen_codes[0] in codes:
-        return True  # the chosen code agrees with everything the record shows
+    run.final_code = None  # even a chosen code among the candidates may be the wrong one
     undecided_rule = run.rules.get("SEL-UNDECIDED")
     if undecided_rule is None:
         return True

@@ -76,6 +76,17 @@ def _count(value: Any) -> int:
     return 1
 
 
+def _wrong_type(raw: list[Any], expected: tuple[str, ...]) -> str | None:
+    """The type the server sent when none of its answer is of the expected types (None if fine)."""
+    if not expected or not raw:
+        return None
+    types = [r.get("resourceType") for r in raw if isinstance(r, dict)]
+    if any(t in expected for t in types):
+        return None
+    found = next((t for t in types if isinstance(t, str) and t != "OperationOutcome"), None)
+    return f"a {found}" if found else None
+
+
 class PrefetchResolver:
     def __init__(self, max_resources: int) -> None:
         self._max_resources = max_resources
@@ -185,6 +196,9 @@ class PrefetchResolver:
                 raw, truncated = client.search(query)
             except FhirFetchError as exc:
                 return _KeyResult(template.key, [], str(exc))
+            wrong = _wrong_type(raw, template.types)
+            if wrong:  # a wrong-type answer is a failed fetch, never "nothing found"
+                return _KeyResult(template.key, [], f"FHIR server answered with {wrong} instead of {'/'.join(template.types)}")
             return _KeyResult(template.key, raw, truncated=truncated)
 
         if len(jobs) == 1:
@@ -218,6 +232,9 @@ class PrefetchResolver:
                 raw = client.get_json(ref)
             except FhirFetchError as exc:
                 visit.unavailable.append(f"{ref}: {exc}")
+                continue
+            if raw.get("resourceType") != ref.split("/")[0]:
+                visit.unavailable.append(f"{ref}: FHIR server answered with a {raw.get('resourceType')} instead of it")
                 continue
             models, issues = parse_many([raw], f"fhirServer:{ref.split('/')[0]}")
             visit.extend(models)
