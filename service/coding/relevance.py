@@ -21,7 +21,6 @@ from .terminology import PUMPCDS_SYSTEM
 from .vocabulary import Vocabulary
 
 PUMP_ROUTE_TARGETS = frozenset({"intrathecal", "epidural", "spinal", "intraventricular"})
-_SKIP = frozenset({"text"})  # the narrative never decides anything
 _MED_TYPES = frozenset({"MedicationAdministration", "MedicationRequest", "MedicationOrder", "MedicationStatement"})
 
 
@@ -31,33 +30,43 @@ def _resources(items: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
     stack.reverse()
     while stack:
         item = stack.pop()
-        if not isinstance(item, Mapping):
+        if type(item) is not dict:
             continue
         if item.get("resourceType") == "Bundle":
             entries = item.get("entry")
             if isinstance(entries, list):
                 for e in reversed(entries):
-                    if isinstance(e, Mapping):
+                    if type(e) is dict:
                         stack.append(e.get("resource"))
             continue
         yield item
 
 
-def _codings(node: Any) -> Iterator[tuple[str, str]]:
-    """Every (system, code) pair in a resource, contained resources included."""
+def _codings(node: Any) -> list[tuple[str, str]]:
+    """Every (system, code) pair in a resource, contained resources included.
+
+    Plain `type() is` checks on purpose: JSON decodes to dict and list, and abc isinstance checks
+    would cost more than everything else on the path of an unrelated order."""
+    out: list[tuple[str, str]] = []
     stack = [node]
+    pop, push = stack.pop, stack.append
     while stack:
-        cur = stack.pop()
-        if isinstance(cur, Mapping):
+        cur = pop()
+        if type(cur) is dict:
             code = cur.get("code")
-            if isinstance(code, str):
+            if type(code) is str:
                 system = cur.get("system")
-                yield (system.strip() if isinstance(system, str) else ""), code.strip()
+                out.append((system.strip() if type(system) is str else "", code.strip()))
             for key, value in cur.items():
-                if key not in _SKIP and isinstance(value, (Mapping, list)):
-                    stack.append(value)
-        elif isinstance(cur, list):
-            stack.extend(v for v in cur if isinstance(v, (Mapping, list)))
+                t = type(value)
+                if (t is dict or t is list) and key != "text":
+                    push(value)
+        elif type(cur) is list:
+            for v in cur:
+                t = type(v)
+                if t is dict or t is list:
+                    push(v)
+    return out
 
 
 def _texts(resource: Mapping[str, Any]) -> list[str]:
@@ -65,22 +74,22 @@ def _texts(resource: Mapping[str, Any]) -> list[str]:
     out = [resource.get("modelNumber"), resource.get("manufacturer")]
     names = resource.get("deviceName")
     if isinstance(names, list):
-        out.extend(n.get("name") for n in names if isinstance(n, Mapping))
+        out.extend(n.get("name") for n in names if type(n) is dict)
     dtype = resource.get("type")
-    if isinstance(dtype, Mapping):
+    if type(dtype) is dict:
         out.append(dtype.get("text"))
     return [t for t in out if isinstance(t, str) and t]
 
 
 def _routes(resource: Mapping[str, Any]) -> list[Any]:
     dosage = resource.get("dosage")
-    routes = [dosage.get("route")] if isinstance(dosage, Mapping) else []
+    routes = [dosage.get("route")] if type(dosage) is dict else []
     for key in ("dosageInstruction", "dosage"):
         items = resource.get(key)
-        if isinstance(items, Mapping):  # a single object where R4 wants a list
+        if type(items) is dict:  # a single object where R4 wants a list
             items = [items]
         if isinstance(items, list):
-            routes.extend(d.get("route") for d in items if isinstance(d, Mapping))
+            routes.extend(d.get("route") for d in items if type(d) is dict)
     return [r for r in routes if r is not None]
 
 
@@ -90,12 +99,12 @@ def _drug_named(resource: Mapping[str, Any], codes: list[tuple[str, str]], vocab
     texts: list[str] = []
     for key in ("medicationCodeableConcept", "medicationReference"):
         value = resource.get(key)
-        if isinstance(value, Mapping):
+        if type(value) is dict:
             for k in ("text", "display"):
                 if isinstance(value.get(k), str):
                     texts.append(value[k])
             for c in value.get("coding") or ():
-                if isinstance(c, Mapping) and isinstance(c.get("display"), str):
+                if type(c) is dict and isinstance(c.get("display"), str):
                     texts.append(c["display"])
     return vocabulary.drug_for(rxnorm, texts, hcpcs) is not None
 
@@ -113,14 +122,14 @@ def _pump_route(route: Any, vocabulary: Vocabulary) -> bool:
 
 
 def resource_involves_pump(resource: Mapping[str, Any], vocabulary: Vocabulary) -> bool:
-    codes = list(_codings(resource))
+    codes = _codings(resource)
+    service_codes, device_types, mapping = vocabulary.pump_service_codes, vocabulary.device_types, vocabulary.site_mapping
     for system, code in codes:
-        if system == PUMPCDS_SYSTEM or (system, code) in vocabulary.site_mapping:
-            return True
-        name = vocabulary.system(system)
-        if name in ("cpt", "hcpcs") and code in vocabulary.pump_service_codes:
-            return True
-        if name == "snomed" and code in vocabulary.device_types:
+        if code in service_codes or code in device_types:  # cheap pre-check; the system decides
+            name = vocabulary.system(system)
+            if (name in ("cpt", "hcpcs") and code in service_codes) or (name == "snomed" and code in device_types):
+                return True
+        if system == PUMPCDS_SYSTEM or (mapping and (system, code) in mapping):
             return True
     rtype = resource.get("resourceType")
     if rtype == "Device":
