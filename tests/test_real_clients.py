@@ -218,3 +218,56 @@ def test_audit_says_the_gate_answered(app) -> None:
     result = invoke(app.extensions["pumpcds"], "pump-visit-coding-order-sign", order_sign({}))
     assert (result.status, result.gate, result.fhir_calls) == (200, "none", 0)
     assert result.audit_record()["gate"] == "none"
+
+
+# -- shapes real clients send, on a pump order: repaired, listed in the audit, not on a card -------
+
+def test_single_objects_where_r4_wants_lists_are_repaired_and_audited(app) -> None:
+    from service.cdshooks.invoke import invoke
+
+    refill = {"resourceType": "MedicationRequest", "id": "itb-refill", "status": "draft",  # no intent, as the sandbox
+              "subject": {"reference": "Patient/pt"}, "authoredOn": "2026-11-20",
+              "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category",
+                                       "code": "outpatient"}]},
+              "medicationCodeableConcept": {"text": "Gablofen 2000 mcg/mL intrathecal"},
+              "dosageInstruction": {"route": {"coding": [{"system": SCT, "code": "72607000"}]},
+                                    "doseAndRate": {"doseQuantity": {"value": 20, "unit": "mL", "code": "mL"}}}}
+    body = {"hook": "order-sign", "hookInstance": str(uuid.uuid4()),
+            "context": {"userId": "Practitioner/md", "patientId": "pt", "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": refill}]}},
+            "prefetch": {"device": bundle(pump_on_record() | {"patient": {"reference": "Patient/pt"}}), "procedures": bundle(),
+                         "observations": None, "medicationAdministrations": None, "coverage": None,
+                         "practitioner": None, "practitionerRoles": None}}
+    result = invoke(app.extensions["pumpcds"], "pump-visit-coding-order-sign", body)
+    assert result.status == 200 and result.gate == "pump"
+    rules = {c["extension"]["pumpcds"]["ruleId"] for c in result.body["cards"]}
+    assert "DQ-INPUT" not in rules  # the order was read, nothing to report to a clinician
+    assert any("one-item list" in r and "dosageInstruction" in r for r in result.repairs)
+    assert result.audit_record()["repairs"] == result.repairs
+
+
+@pytest.mark.parametrize("auth, field, words", [
+    (None, "fhirAuthorization", "is null"),
+    ({"access_token": "t", "token_type": "Bearer", "expires_in": 300, "scope": "", "subject": "s"},
+     "fhirAuthorization.scope", "is empty"),
+])
+def test_null_authorization_or_empty_scope_is_400_naming_the_field(client, auth, field, words) -> None:
+    body = order_sign({}, "http://127.0.0.1:9/fhir")
+    body["fhirAuthorization"] = auth
+    resp = client.post(ORDER_SIGN, json=body)
+    assert resp.status_code == 400
+    issue = resp.get_json()["issue"][0]
+    assert issue["expression"] == [field] and words in issue["diagnostics"] and field in issue["diagnostics"]
+
+
+def test_unmapped_local_codes_name_the_undecided_fact_and_ask_for_the_mapping(client) -> None:
+    """The site-mapped sample on a deployment without the mapping: not a confident wrong code, but
+    the candidates, the fact that decides, and one data card asking for the site mapping."""
+    body = json.loads((ROOT / "fhir_samples" / "requests" / "order-sign-site-mapped-local-codes.json").read_text())
+    cards = client.post(ORDER_SIGN, json=body).get_json()["cards"]
+    rules = [c["extension"]["pumpcds"]["ruleId"] for c in cards]
+    assert "SEL-UNDECIDED" in rules and "DOC-CHECKLIST" not in rules
+    undecided = next(c for c in cards if c["extension"]["pumpcds"]["ruleId"] == "SEL-UNDECIDED")
+    assert "reprogrammed" in undecided["summary"]
+    data = [c for c in cards if c["extension"]["pumpcds"]["ruleId"] == "DQ-INPUT"]
+    assert len(data) == 1 and "site mapping" in data[0]["detail"]
+    assert "hospital.example.org" not in data[0]["detail"] and "prefetch" not in data[0]["detail"]

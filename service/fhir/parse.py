@@ -31,6 +31,24 @@ USED_TYPES = frozenset(
 )
 
 
+# nested single objects (dosageInstruction, then its doseAndRate) surface one level per round
+MAX_REPAIR_ROUNDS = 4
+
+
+def wrap_paths(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> None:
+    """Replace the object at each location by a one-item list holding it, in place."""
+    for loc in sorted(locs, key=len, reverse=True):
+        node: Any = data
+        for part in loc[:-1]:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        if isinstance(node, dict) and isinstance(node.get(loc[-1]), dict):
+            node[loc[-1]] = [node[loc[-1]]]
+
+
 def _summarise(errors: list[dict[str, Any]]) -> str:
     parts = []
     for e in errors[:3]:
@@ -56,15 +74,22 @@ def parse_resource(raw: Any, location: str) -> tuple[Resource | None, list[Resou
         return None, []
     cls = get_fhir_model_class(rtype)
     issues: list[ResourceIssue] = []
-    for attempt in range(2):
+    for attempt in range(MAX_REPAIR_ROUNDS + 1):
         try:
             model = cls.model_validate(data)
         except ValidationError as exc:
             errors = exc.errors()
             extra = [e["loc"] for e in errors if e.get("type") == "extra_forbidden"]
-            if attempt == 0 and extra and len(extra) == len(errors):
-                drop_paths(data, extra)
-                repairs.append("ignored unknown element(s): " + ", ".join(".".join(map(str, l)) for l in extra[:5]))
+            # a single object where R4 wants a list (real clients send e.g. category, dosageInstruction,
+            # doseAndRate that way): the meaning is unambiguous, so it is read as a one-item list
+            single = [e["loc"] for e in errors if e.get("type") == "list_type" and isinstance(e.get("input"), dict)]
+            if attempt < MAX_REPAIR_ROUNDS and (extra or single) and len(extra) + len(single) == len(errors):
+                if single:
+                    wrap_paths(data, single)
+                    repairs.append("single object read as a one-item list: " + ", ".join(".".join(map(str, l)) for l in single[:5]))
+                if extra:
+                    drop_paths(data, extra)
+                    repairs.append("ignored unknown element(s): " + ", ".join(".".join(map(str, l)) for l in extra[:5]))
                 continue
             return None, [ResourceIssue(location, rtype, rid, "not valid FHIR R4: " + _summarise(errors))]
         except (TypeError, ValueError) as exc:  # defensive: odd input the models choke on
