@@ -152,12 +152,14 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
       f"the baseline (`/benchmark/baseline`, on only with `benchmark_baseline: true`) reads the body and "
       f"answers a static {hp.response_bytes:,}-byte response, the size of the hook's answer to this request. "
       "Rounds alternate baseline and hook. Development mode (no client JWT check) for both: the baseline "
-      "is outside `/cds-services`, so JWT checking would load only the hook.\n")
+      "is outside `/cds-services`, so JWT checking would load only the hook. \"unrelated order\" posts an "
+      "order-sign request with nothing about a pump (`fhir_samples/real_clients/inferno-crd-order-sign-hook-request.json`) "
+      "to the same hook: the relevance gate answers it with no cards, no parsing and no FHIR call.\n")
     w("| connections | endpoint | round | requests | req/s | p50 ms | p90 ms | p99 ms | errors |")
     w("|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for conns, eps in sorted(levels.items()):
-        for name in ("baseline", "order-sign hook"):
-            for i, r in enumerate(eps[name], 1):
+        for name in ("baseline", "order-sign hook", "unrelated order"):
+            for i, r in enumerate(eps.get(name, ()), 1):
                 w(f"| {conns} | {name} | {i} | {r.requests:,} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} | "
                   f"{r.p99_ms:.2f} | {r.errors or 'none'} |")
     w("\nRatios hook / baseline (means over the rounds):\n")
