@@ -31,7 +31,9 @@ def _resources(items: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
     while stack:
         item = stack.pop()
         if type(item) is not dict:
-            continue
+            if not isinstance(item, Mapping):
+                continue
+            item = dict(item)  # a caller's other Mapping type; JSON itself decodes to dict
         if item.get("resourceType") == "Bundle":
             entries = item.get("entry")
             if isinstance(entries, list):
