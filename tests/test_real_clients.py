@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from service.devtools.fhir_server import FhirTestServer
+from service.devtools.fhir_server import Fault, FhirTestServer
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "fhir_samples" / "real_clients"
@@ -271,3 +271,23 @@ def test_unmapped_local_codes_name_the_undecided_fact_and_ask_for_the_mapping(cl
     data = [c for c in cards if c["extension"]["pumpcds"]["ruleId"] == "DQ-INPUT"]
     assert len(data) == 1 and "site mapping" in data[0]["detail"]
     assert "hospital.example.org" not in data[0]["detail"] and "prefetch" not in data[0]["detail"]
+
+
+def test_a_pump_patients_unrelated_order_gets_no_data_card(post) -> None:
+    """The implanted pump on record lets the order through the gate, but nothing about a pump visit
+    is being signed: a coverage search that failed is no reason for a card."""
+    body = order_sign({"device": bundle(pump_on_record() | {"patient": {"reference": "Patient/smart-1288992"}}),
+                       "procedures": bundle(), "coverage": OUTCOME, "observations": None,
+                       "medicationAdministrations": None, "practitioner": None, "practitionerRoles": None})
+    resp = post(ORDER_SIGN, body)
+    assert resp.status_code == 200 and resp.json() == {"cards": []}
+
+
+def test_discharge_judged_after_fetching_when_charges_cannot_be_searched(post, fhir) -> None:
+    """Many FHIR servers do not support ChargeItem: its failed search does not make an unrelated
+    discharge a pump visit, nor a 412."""
+    fhir.faults["ChargeItem"] = Fault(status=404)
+    body = load("inferno-crd-encounter-discharge-hook-request.json")
+    body["fhirServer"] = fhir.base
+    resp = post(ENCOUNTER_CLOSE, body)
+    assert resp.status_code == 200 and resp.json() == {"cards": []}

@@ -114,8 +114,9 @@ def invoke(runtime: Runtime, service_id: str, body: Any) -> HookResult:
         resolver = PrefetchResolver(runtime.settings.max_prefetch_resources)
         # undecided: judged on what the FHIR server sends; when the visit's work could not be
         # fetched the question stays open and the usual 412 applies
+        required_work = {t.key for t in service.prefetch if t.required} & WORK_KEYS
         still_open = (
-            (lambda raw, failed: bool(failed & WORK_KEYS) or involves_pump(raw, vocabulary))
+            (lambda raw, failed: bool(failed & required_work) or involves_pump(raw, vocabulary))
             if verdict is Relevance.UNKNOWN else None
         )
         try:
