@@ -111,7 +111,7 @@ def invoke(runtime: Runtime, service_id: str, body: Any) -> HookResult:
         if verdict is Relevance.UNKNOWN and client is None:
             result.gate = "none-nothing-to-judge"  # no data sent and no FHIR server to ask
             return _finish(runtime, result, started)
-        resolver = PrefetchResolver(runtime.settings.max_prefetch_resources)
+        resolver = PrefetchResolver(runtime.settings.max_prefetch_resources, runtime.settings.max_json_depth)
         # undecided: judged on what the FHIR server sends; when the visit's work could not be
         # fetched the question stays open and the usual 412 applies
         required_work = {t.key for t in service.prefetch if t.required} & WORK_KEYS
