@@ -1,4 +1,4 @@
-"""Command line: `pumpcds serve | evaluate | schemas | demo-fhir-server | feedback-report`."""
+"""Command line: `pumpcds serve | evaluate | schemas | demo-fhir-server | demo | feedback-report`."""
 from __future__ import annotations
 
 import argparse
@@ -22,7 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .cdshooks.invoke import invoke
-    from .cdshooks.services import ENCOUNTER_CLOSE_SERVICE_ID, ORDER_SIGN, ORDER_SIGN_SERVICE_ID
+    from .cdshooks.services import service_for_hook
     from .runtime import Runtime
 
     try:
@@ -30,11 +30,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as exc:
         print(f"cannot read {args.request}: {exc}", file=sys.stderr)
         return 2
+    runtime = Runtime.build(load_settings())
     service_id = args.service
     if not service_id:
         hook = body.get("hook") if isinstance(body, dict) else None
-        service_id = ORDER_SIGN_SERVICE_ID if hook == ORDER_SIGN else ENCOUNTER_CLOSE_SERVICE_ID
-    runtime = Runtime.build(load_settings())
+        service = service_for_hook(runtime.services, hook) if isinstance(hook, str) else None
+        if service is None:
+            print(f"no service for hook {hook!r}; name one with --service", file=sys.stderr)
+            return 2
+        service_id = service.id
     result = invoke(runtime, service_id, body)
     json.dump(result.body, sys.stdout, indent=2)
     sys.stdout.write("\n")
@@ -115,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8081)
     demo.set_defaults(func=_demo_fhir_server)
+    from .devtools.demo import add_command as add_demo_command
+
+    add_demo_command(sub)
     report = sub.add_parser("feedback-report", help="acceptance and override rates per rule and per override reason")
     report.add_argument("--since", type=_date, help="only cards and feedback on or after this UTC date (YYYY-MM-DD)")
     report.add_argument("--csv", help="also write the report as CSV to this path")

@@ -21,7 +21,7 @@ from service.devtools.fhir_server import Fault, FhirTestServer
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT / "fhir_samples" / "real_clients"
 ORDER_SIGN = "/cds-services/pump-visit-coding-order-sign"
-ENCOUNTER_CLOSE = "/cds-services/pump-visit-coding-encounter-close"
+ENCOUNTER_CLOSE = "/cds-services/pump-visit-coding-encounter-discharge"
 SCT = "http://snomed.info/sct"
 
 # public hook requests, as published (file -> whether it carries anything to judge)
@@ -241,7 +241,7 @@ def test_single_objects_where_r4_wants_lists_are_repaired_and_audited(app) -> No
     assert result.status == 200 and result.gate == "pump"
     rules = {c["extension"]["pumpcds"]["ruleId"] for c in result.body["cards"]}
     assert "DQ-INPUT" not in rules  # the order was read, nothing to report to a clinician
-    assert any("one-item list" in r and "dosageInstruction" in r for r in result.repairs)
+    assert any("single object read as a list" in r and "dosageInstruction" in r for r in result.repairs)
     assert result.audit_record()["repairs"] == result.repairs
 
 

@@ -8,7 +8,7 @@ from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from ..jsondepth import DEFAULT_MAX_DEPTH, too_deep
-from .normalize import drop_paths, normalize_resource
+from .normalize import drop_paths, normalize_resource, wrap_in_list
 from .resources import ResourceIssue
 
 # The resource types the facts builder reads. Everything else is ignored without parsing.
@@ -34,20 +34,6 @@ USED_TYPES = frozenset(
 
 # nested single objects (dosageInstruction, then its doseAndRate) surface one level per round
 MAX_REPAIR_ROUNDS = 4
-
-
-def wrap_paths(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> None:
-    """Replace the object at each location by a one-item list holding it, in place."""
-    for loc in sorted(locs, key=len, reverse=True):
-        node: Any = data
-        for part in loc[:-1]:
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
-                node = None
-                break
-        if isinstance(node, dict) and isinstance(node.get(loc[-1]), dict):
-            node[loc[-1]] = [node[loc[-1]]]
 
 
 def _summarise(errors: list[dict[str, Any]]) -> str:
@@ -107,8 +93,8 @@ def parse_resource(
             single = [e["loc"] for e in errors if e.get("type") == "list_type" and isinstance(e.get("input"), dict)]
             if attempt < MAX_REPAIR_ROUNDS and (extra or single) and len(extra) + len(single) == len(errors):
                 if single:
-                    wrap_paths(data, single)
-                    repairs.append("single object read as a one-item list: " + ", ".join(".".join(map(str, l)) for l in single[:5]))
+                    wrap_in_list(data, single)
+                    repairs.append("single object read as a list: " + ", ".join(".".join(map(str, l)) for l in single[:5]))
                 if extra:
                     drop_paths(data, extra)
                     repairs.append("ignored unknown element(s): " + ", ".join(".".join(map(str, l)) for l in extra[:5]))

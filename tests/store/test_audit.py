@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import logging
 
-from service.cdshooks.services import ENCOUNTER_CLOSE_SERVICE_ID, ORDER_SIGN, ORDER_SIGN_SERVICE_ID
+from service.cdshooks.services import ORDER_SIGN_SERVICE_ID, build_services, service_for_hook
+from service.config import load_settings
 from service.devtools.fhir_server import FhirTestServer
 from service.store import tables
 from tests.security.phi import (
@@ -85,8 +86,8 @@ def test_audit_write_failure_costs_nothing_and_logs_ids_only(app, client, caplog
 
 
 def _service_path(body):
-    service = ORDER_SIGN_SERVICE_ID if body.get("hook") == ORDER_SIGN else ENCOUNTER_CLOSE_SERVICE_ID
-    return f"/cds-services/{service}"
+    service = service_for_hook(build_services(load_settings(environ={})), body.get("hook"))
+    return f"/cds-services/{service.id}"
 
 
 def test_audit_tables_hold_no_patient_data_or_tokens(app, client, live_server_factory):
