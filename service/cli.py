@@ -12,10 +12,13 @@ from .config import ConfigError, load_settings
 
 def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
+    from .store.engine import describe
 
     settings = load_settings()
     app = create_app(settings)
-    print(f"pumpcds on http://{args.host}:{args.port}/cds-services (database: {settings.database_url})", file=sys.stderr)
+    # where the database is, never the URL itself (it may hold a password)
+    print(f"pumpcds on http://{args.host}:{args.port}/cds-services (database: {describe(settings.database_url)})",
+          file=sys.stderr)
     app.run(host=args.host, port=args.port, debug=False, threaded=True)
     return 0
 
@@ -100,6 +103,28 @@ def _feedback_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cms_check(args: argparse.Namespace) -> int:
+    """Which release of each CMS table the service would load with the current settings."""
+    from .coding.cms import load_tables, synthetic_tables
+
+    settings = load_settings()
+    tables = load_tables(settings.with_overrides(allow_synthetic_cms=True))  # report, do not refuse
+    for name, table in (("PTP", tables.ptp), ("MUE", tables.mue), ("MPFS", tables.mpfs)):
+        src = table.source
+        if src is None:
+            print(f"{name:<5} not loaded")
+            continue
+        note = "  SYNTHETIC test data, not a CMS release" if src.synthetic else ""
+        rejected = f", {len(src.rejected)} unreadable" if src.rejected else ""
+        print(f"{name:<5} release {src.release:<10} {src.rows} rows{rejected}  {src.path}{note}")
+    synthetic = synthetic_tables(tables)
+    if synthetic and not settings.development_mode and not settings.allow_synthetic_cms:
+        print(f"production mode will refuse to start on the synthetic {', '.join(synthetic)} table(s); "
+              "set ncci_ptp_path, ncci_mue_path and mpfs_rvu_path", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pumpcds", description="CDS Hooks service for implanted drug-pump visit coding")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--csv", help="also write the report as CSV to this path")
     report.add_argument("--database-url", help="database to read (default: the service's DATABASE_URL setting)")
     report.set_defaults(func=_feedback_report)
+    cms = sub.add_parser("cms", help="CMS NCCI/MUE/MPFS tables")
+    cms_sub = cms.add_subparsers(dest="cms_command", required=True)
+    cms_sub.add_parser("check", help="report which release of each CMS table is loaded").set_defaults(func=_cms_check)
     return parser
 
 

@@ -14,7 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..config import Settings
 from .jwt_auth import FAILURE_CLASSES, AuthFailure, ClientAuthenticator, bearer_token
-from .replay import ReplayStoreUnavailable
+from .replay import RETRY_AFTER_S, ReplayStoreUnavailable
 
 log = logging.getLogger("pumpcds.security")
 
@@ -61,7 +61,9 @@ def install_client_auth(app: Flask, settings: Settings) -> ClientAuthenticator |
             return resp, 401
         except ReplayStoreUnavailable as exc:
             log.error("client JWT not checked: %s", exc)
-            return jsonify(UNAVAILABLE_BODY), 503
+            unavailable = jsonify(UNAVAILABLE_BODY)
+            unavailable.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return unavailable, 503
         g.client_iss = client.iss
         g.client_tenant = client.tenant
         return None
