@@ -14,6 +14,7 @@ import orjson
 import requests
 
 from ..security.allowlist import within_base
+from .parse import bundle_problem
 
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 
@@ -126,6 +127,10 @@ class FhirClient:
         if data["resourceType"] == "OperationOutcome":
             self.stats.failures += 1
             raise FhirFetchError("FHIR server returned an OperationOutcome instead of data")
+        problem = bundle_problem(data)
+        if problem:
+            self.stats.failures += 1
+            raise FhirFetchError(f"FHIR server returned {problem}")
         return data
 
     def _read_body(self, resp: requests.Response) -> list[bytes]:
