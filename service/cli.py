@@ -1,4 +1,4 @@
-"""Command line: `pumpcds serve | evaluate | schemas | demo-fhir-server | feedback-report`."""
+"""Command line: `pumpcds serve | evaluate | schemas | demo-fhir-server | feedback-report | audit`."""
 from __future__ import annotations
 
 import argparse
@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--csv", help="also write the report as CSV to this path")
     report.add_argument("--database-url", help="database to read (default: the service's DATABASE_URL setting)")
     report.set_defaults(func=_feedback_report)
+    from .audit.cli import add_parser as add_audit_parser
+
+    add_audit_parser(sub)
     return parser
 
 

@@ -1,0 +1,46 @@
+"""The `pumpcds audit` subcommand: arguments, the run, and the summary printed at the end."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    audit = sub.add_parser(
+        "audit",
+        help="check every past pump visit in a FHIR export (NDJSON folders, Bundles) and write findings and a report",
+    )
+    audit.add_argument("inputs", nargs="*", metavar="INPUT", help="NDJSON folder or file (.ndjson, .ndjson.gz) or Bundle JSON file")
+    audit.add_argument("--out", required=True, help="output folder (gets findings.parquet/.csv, visits.parquet, report.html, run.json)")
+    audit.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="selection engine (default: embedded DuckDB)")
+    audit.add_argument("--workers", type=int, default=0, help="evaluation processes (default: one per core)")
+    audit.add_argument("--quiet", action="store_true", help="no progress display and no summary")
+    audit.add_argument("--compare", metavar="PREVIOUS_DIR", help="show what changed against an earlier audit's output folder")
+    audit.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import load_settings
+    from .inputs import InputError
+    from .progress import AuditProgress
+    from .run import AuditOptions, audit
+    from .summary import print_summary
+
+    if not args.inputs:
+        print("audit: give at least one INPUT (an NDJSON folder or file, or a Bundle JSON file)", file=sys.stderr)
+        return 2
+    if args.compare and not (Path(args.compare) / "findings.parquet").is_file():
+        print(f"audit: --compare {args.compare}: no findings.parquet there (not an audit output folder)", file=sys.stderr)
+        return 2
+    options = AuditOptions(list(args.inputs), Path(args.out), engine=args.engine, workers=max(0, args.workers))
+    progress = AuditProgress(quiet=args.quiet)
+    try:
+        with progress:
+            result = audit(options, load_settings(), progress)
+    except InputError as exc:
+        print(f"audit: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print_summary(result, progress.console, Path(args.compare) if args.compare else None)
+    return 0
