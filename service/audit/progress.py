@@ -14,7 +14,7 @@ class AuditProgress:
 
     def __init__(self, quiet: bool = False, console: Console | None = None) -> None:
         self.quiet = quiet
-        self.console = console or Console(file=sys.stderr)
+        self.console = console or Console(file=sys.stderr, soft_wrap=True)
         self._bar: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
 
