@@ -6,7 +6,8 @@ loads the rules once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import orjson
@@ -17,7 +18,7 @@ from ..coding.findings import Finding, FindingKind, Severity
 from ..coding.relevance import involves_pump
 from ..coding.visit import PumpVisit
 from ..config import Settings
-from ..fhir.parse import parse_many
+from ..fhir.parse import parse_many, parse_resource
 from ..fhir.resources import VisitResources
 from .payment import FeeSchedule
 
@@ -29,20 +30,30 @@ SEVERITY_ORDER = {Severity.CRITICAL.value: 0, Severity.WARNING.value: 1, Severit
 class Evaluator:
     engine: CodingEngine
     fees: FeeSchedule | None
+    # parsed context resources (the patient's pump and coverage, practitioners, roles) by their
+    # text: they recur in every visit of a patient or clinic, and R4 validation is the costly step
+    cache: OrderedDict[str, tuple[Any, list[Any]]] = field(default_factory=OrderedDict)
+    cache_size: int = 4096
 
     @classmethod
     def load(cls, settings: Settings) -> "Evaluator":
         engine = CodingEngine.load(settings)
         return cls(engine, FeeSchedule.for_settings(settings, engine.rules.cms))
 
-    def resources(self, group: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        docs = [orjson.loads(d) for d in group["docs"]]
-        context = [orjson.loads(d) for d in group.get("context") or ()]
-        return docs, context
+    def _context(self, text: str) -> tuple[Any, list[Any]]:
+        hit = self.cache.get(text)
+        if hit is not None:
+            self.cache.move_to_end(text)
+            return hit
+        parsed = parse_resource(orjson.loads(text), LOCATION)
+        self.cache[text] = parsed
+        if len(self.cache) > self.cache_size:
+            self.cache.popitem(last=False)
+        return parsed
 
     def evaluate(self, group: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """(visit row, finding rows), or None when the visit does not involve a pump."""
-        docs, context = self.resources(group)
+        docs = [orjson.loads(d) for d in group["docs"]]
         if not involves_pump(docs, self.engine.reader.vocab):
             return None
         encounter = group.get("encounter")
@@ -50,7 +61,12 @@ class Evaluator:
             context={k: v for k, v in (("patientId", group.get("patient")), ("encounterId", encounter)) if v},
             hook=ENCOUNTER_DISCHARGE,
         )
-        models, issues = parse_many(docs + context, LOCATION, encounter)
+        models, issues = parse_many(docs, LOCATION, encounter)
+        for text in group.get("context") or ():
+            model, found = self._context(text)
+            if model is not None:
+                models.append(model)
+            issues.extend(found)
         visit_res.extend(models)
         visit_res.issues.extend(issues)
         assessment = self.engine.assess(visit_res)

@@ -15,10 +15,6 @@ from . import selection as sel
 MAX_OBJECT_BYTES = 64 * 1024 * 1024
 
 
-def _first(paths: tuple[str, ...]) -> str:
-    return "coalesce(" + ", ".join(f"json_extract_string(doc, '{p}')" for p in paths) + ")"
-
-
 def _list(items: tuple[str, ...]) -> str:
     return ", ".join(f"'{t}'" for t in items)
 
@@ -34,49 +30,54 @@ class DuckSelection:
         self.con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
         self.con.execute("SET preserve_insertion_order = false")
         self.counts: dict[str, Any] = {}
+        self._files: list[str] = []
 
     def load(self, files: list[Path]) -> None:
-        if not files:
-            self.con.execute("CREATE TABLE res (doc JSON, rtype VARCHAR, id VARCHAR)")
-            return
-        self.con.execute(
-            "CREATE TABLE res AS SELECT json AS doc, json->>'resourceType' AS rtype, json->>'id' AS id "
-            "FROM read_ndjson_objects(?, ignore_errors = true, maximum_object_size = ?)",
-            [[str(f) for f in files], MAX_OBJECT_BYTES],
-        )
+        """Read every line once: keep the text and pull out, in one JSON parse, what grouping needs."""
+        self._files = [str(f) for f in files]
 
     def group(self, vocabulary: Vocabulary, prefilter: bool = True) -> None:
         c = self.con
+        paths = ["$.resourceType", "$.id", *sel.PATIENT_PATHS, *sel.ENCOUNTER_PATHS, *sel.DATE_PATHS]
+        at = {p: i + 1 for i, p in enumerate(paths)}
+
+        def first(group: tuple[str, ...]) -> str:
+            return "coalesce(" + ", ".join(f"x[{at[p]}]" for p in group) + ")"
+
+        source = ("read_ndjson_objects(?, ignore_errors = true, maximum_object_size = ?)" if self._files
+                  else "(SELECT NULL::JSON AS json WHERE false)")
+        hit = "regexp_matches(doc, ?)" if prefilter else "true"
+        params: list[Any] = [sel.prefilter_regex(vocabulary)] if prefilter else []
         c.execute(f"""
-            CREATE TABLE scoped AS SELECT rtype, id, doc,
-                regexp_extract({_first(sel.PATIENT_PATHS)}, '{sel.LAST_SEGMENT}', 1) AS patient,
-                CASE WHEN rtype = 'Encounter' THEN id
-                     ELSE nullif(regexp_extract({_first(sel.ENCOUNTER_PATHS)}, '{sel.ENCOUNTER_REF}', 1), '') END AS enc,
-                substr({_first(sel.DATE_PATHS)}, 1, 10) AS day
-            FROM res WHERE rtype IN ({_list(sel.VISIT_TYPES)})""")
+            CREATE TABLE res AS SELECT doc, x[1] AS rtype, x[2] AS id,
+                regexp_extract({first(sel.PATIENT_PATHS)}, '{sel.LAST_SEGMENT}', 1) AS patient,
+                CASE WHEN x[1] = 'Encounter' THEN x[2]
+                     ELSE nullif(regexp_extract({first(sel.ENCOUNTER_PATHS)}, '{sel.ENCOUNTER_REF}', 1), '') END AS enc,
+                substr({first(sel.DATE_PATHS)}, 1, 10) AS day,
+                CASE WHEN x[1] IN ({_list(sel.VISIT_TYPES)}) THEN {hit} ELSE false END AS hit
+            FROM (SELECT json::VARCHAR AS doc, json_extract_string(json, {paths!r}) AS x FROM {source})""",
+            params + ([self._files, MAX_OBJECT_BYTES] if self._files else []))
+        c.execute(f"CREATE VIEW scoped AS SELECT rowid, rtype, id, patient, enc, day, hit FROM res WHERE rtype IN ({_list(sel.VISIT_TYPES)})")
         c.execute("""
             CREATE TABLE enc_day AS SELECT patient, day, min(id) AS enc FROM scoped
             WHERE rtype = 'Encounter' AND patient <> '' AND day IS NOT NULL GROUP BY patient, day HAVING count(*) = 1""")
         c.execute("""
-            CREATE TABLE grouped AS SELECT s.rtype, s.doc, s.patient, s.day, coalesce(s.enc, e.enc) AS encounter,
+            CREATE TABLE grouped AS SELECT s.rowid AS rid, s.rtype, s.patient, s.day, s.hit, coalesce(s.enc, e.enc) AS encounter,
                 CASE WHEN coalesce(s.enc, e.enc) IS NOT NULL THEN 'E|' || coalesce(s.enc, e.enc)
                      ELSE 'P|' || s.patient || '|' || s.day END AS visit
             FROM scoped s LEFT JOIN enc_day e ON s.enc IS NULL AND s.patient = e.patient AND s.day = e.day
             WHERE s.enc IS NOT NULL OR (s.patient <> '' AND s.day IS NOT NULL)""")
-        condition = "regexp_matches(doc::VARCHAR, ?)" if prefilter else "true"
-        params = [sel.prefilter_regex(vocabulary)] if prefilter else []
-        c.execute(f"CREATE TABLE candidates AS SELECT DISTINCT visit FROM grouped WHERE {condition}", params)
+        c.execute("CREATE TABLE candidates AS SELECT DISTINCT visit FROM grouped WHERE hit")
         c.execute("""
             CREATE TABLE visits AS SELECT g.visit, any_value(g.encounter) AS encounter,
                 coalesce(max(CASE WHEN g.rtype = 'Encounter' THEN nullif(g.patient, '') END), max(nullif(g.patient, ''))) AS patient,
                 coalesce(max(CASE WHEN g.rtype = 'Encounter' THEN g.day END), max(g.day)) AS day,
-                list(g.doc::VARCHAR) AS docs
-            FROM grouped g SEMI JOIN candidates USING (visit) GROUP BY g.visit""")
+                list(r.doc) AS docs
+            FROM grouped g SEMI JOIN candidates USING (visit) JOIN res r ON r.rowid = g.rid GROUP BY g.visit""")
         c.execute(f"""
-            CREATE TABLE patient_ctx AS SELECT patient, list(doc::VARCHAR) AS docs FROM (
-                SELECT regexp_extract({_first(sel.PATIENT_PATHS)}, '{sel.LAST_SEGMENT}', 1) AS patient, doc FROM res
-                WHERE rtype = 'Device' OR (rtype = 'Coverage' AND doc->>'status' = 'active'))
-            WHERE patient IN (SELECT patient FROM visits) GROUP BY patient""")
+            CREATE TABLE patient_ctx AS SELECT patient, list(doc) AS docs FROM res
+            WHERE (rtype = 'Device' OR (rtype = 'Coverage' AND doc->>'$.status' = 'active'))
+              AND patient IN (SELECT patient FROM visits) GROUP BY patient""")
         c.execute(f"""
             CREATE TABLE directory AS
                 SELECT rtype || '/' || id AS key, doc FROM res WHERE rtype IN ({_list(sel.DIRECTORY_TYPES)}) AND id IS NOT NULL
@@ -88,11 +89,10 @@ class DuckSelection:
                   ON r.rtype = 'PractitionerRole' AND p.rtype = 'Practitioner'
                  AND p.id = regexp_extract(r.doc->>'$.practitioner.reference', '{sel.LAST_SEGMENT}', 1)""")
         c.execute(f"""
-            CREATE TABLE refs AS SELECT DISTINCT g.visit, regexp_extract(r, '{sel.TYPED_REF}', 1) AS key
-            FROM grouped g SEMI JOIN candidates USING (visit),
-                 unnest(regexp_extract_all(g.doc::VARCHAR, '{sel.REFERENCE_TEXT}', 1)) AS t(r)""")
+            CREATE TABLE refs AS SELECT DISTINCT v.visit, regexp_extract(r, '{sel.TYPED_REF}', 1) AS key
+            FROM visits v, unnest(v.docs) AS d(doc), unnest(regexp_extract_all(d.doc, '{sel.REFERENCE_TEXT}', 1)) AS t(r)""")
         c.execute("""
-            CREATE TABLE visit_ctx AS SELECT refs.visit, list(DISTINCT d.doc::VARCHAR) AS docs
+            CREATE TABLE visit_ctx AS SELECT refs.visit, list(DISTINCT d.doc) AS docs
             FROM refs JOIN directory d ON d.key = refs.key GROUP BY refs.visit""")
         self.counts = dict(zip(
             ("resources", "unreadable_lines", "visit_scoped", "unplaced", "visits", "candidates"),
