@@ -2,8 +2,15 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
+
+
+def _size(text: str) -> str:
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", text.strip(), re.IGNORECASE):
+        raise argparse.ArgumentTypeError(f"expected a size such as 512MB or 2GB, got {text!r}")
+    return text.strip()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     audit.add_argument("--out", required=True, help="output folder (gets findings.parquet/.csv, visits.parquet, report.html, run.json)")
     audit.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb", help="selection engine (default: embedded DuckDB)")
     audit.add_argument("--workers", type=int, default=0, help="evaluation processes (default: one per core)")
+    audit.add_argument("--memory-limit", default="1GB", type=_size, help="DuckDB memory cap; it spills to DIR/.work beyond it (default 1GB)")
     audit.add_argument("--quiet", action="store_true", help="no progress display and no summary")
     audit.add_argument("--compare", metavar="PREVIOUS_DIR", help="show what changed against an earlier audit's output folder")
     audit.set_defaults(func=run)
@@ -33,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     if args.compare and not (Path(args.compare) / "findings.parquet").is_file():
         print(f"audit: --compare {args.compare}: no findings.parquet there (not an audit output folder)", file=sys.stderr)
         return 2
-    options = AuditOptions(list(args.inputs), Path(args.out), engine=args.engine, workers=max(0, args.workers))
+    options = AuditOptions(list(args.inputs), Path(args.out), engine=args.engine,
+                           workers=max(0, args.workers), memory_limit=args.memory_limit)
     progress = AuditProgress(quiet=args.quiet)
     try:
         with progress:

@@ -33,6 +33,7 @@ class AuditOptions:
     batch_rows: int = 256
     prefilter: bool = True
     keep_work: bool = False
+    memory_limit: str = "1GB"  # DuckDB's cap; past it, it spills to the work folder
 
 
 @dataclass
@@ -50,7 +51,7 @@ def _select(options: AuditOptions, settings: Settings, files: list[Path], work: 
     else:
         from .duck import DuckSelection
 
-        selection = DuckSelection(work)
+        selection = DuckSelection(work, memory_limit=options.memory_limit)
     selection.load(files)
     selection.group(vocabulary, prefilter=options.prefilter)
     return selection.stream(options.batch_rows), selection.counts, selection
