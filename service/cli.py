@@ -53,6 +53,7 @@ def _schemas(args: argparse.Namespace) -> int:
 
 
 def _demo_fhir_server(args: argparse.Namespace) -> int:
+    from .devtools.bulk_export import bulk_wsgi
     from .devtools.fhir_server import FhirTestServer
 
     store = FhirTestServer().load_dir(Path(args.dir))
@@ -60,7 +61,7 @@ def _demo_fhir_server(args: argparse.Namespace) -> int:
         f"demo FHIR server with {len(store.resources)} resources at http://{args.host}:{args.port}/fhir",
         file=sys.stderr,
     )
-    store.wsgi().run(host=args.host, port=args.port, threaded=True)
+    bulk_wsgi(store).run(host=args.host, port=args.port, threaded=True)  # with Bulk Data $export
     return 0
 
 
