@@ -129,7 +129,9 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
         by_rule: Counter = Counter()
         by_severity: Counter = Counter()
         try:
-            for looked, visit_rows, finding_rows in _evaluate(options, settings, groups):
+            evaluated = (selection.evaluated(settings, options.batch_rows) if options.engine == "spark"
+                         else _evaluate(options, settings, groups))
+            for looked, visit_rows, finding_rows in evaluated:
                 counts["evaluated"] += looked
                 counts["pump_visits"] += len(visit_rows)
                 counts["clean_visits"] += sum(1 for v in visit_rows if v["clean"])
