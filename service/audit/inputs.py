@@ -42,6 +42,7 @@ class Inputs:
     ndjson: list[Path] = field(default_factory=list)
     files: list[InputFile] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # files skipped, and why (no patient data)
+    remote: list[str] = field(default_factory=list)  # hdfs://, s3a://... read by Spark as NDJSON
 
 
 def _open_text(path: Path):
@@ -125,8 +126,14 @@ def gather(paths: list[str | Path], work: Path) -> Inputs:
     found = Inputs()
     staged = work / "bundles.ndjson"
     out = None
+    local = []
+    for raw in paths:
+        if "://" in str(raw) and not str(raw).startswith("file://"):
+            found.remote.append(str(raw))
+        else:
+            local.append(raw)
     try:
-        for path in discover(paths):
+        for path in discover(local):
             size = path.stat().st_size
             try:
                 if _is_ndjson(path):

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from ..config import Settings
 from . import batch
-from .inputs import gather
+from .inputs import InputError, gather
 from .outputs import Writers
 from .progress import AuditProgress
 
@@ -112,13 +112,16 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
     counts: Counter = Counter()
     try:
         inputs = gather(options.inputs, work)
+        if inputs.remote and options.engine != "spark":
+            raise InputError(f"{inputs.remote[0]}: storage URLs are read only with --engine spark")
         progress.files(len(inputs.files), len(inputs.files))
         timings["inputs"] = time.perf_counter() - t0
         log.info("audit: %d input files (%d NDJSON to read), %d skipped", len(inputs.files), len(inputs.ndjson), len(inputs.problems))
 
         t = time.perf_counter()
         vocabulary = Vocabulary.load(settings.site_mapping_path)
-        groups, select_counts, selection = _select(options, settings, inputs.ndjson, work, vocabulary)
+        files: list[Any] = [*inputs.ndjson, *inputs.remote]
+        groups, select_counts, selection = _select(options, settings, files, work, vocabulary)
         timings["select"] = time.perf_counter() - t
         progress.found(select_counts.get("visits", 0), select_counts.get("candidates", 0))
         log.info("audit: %s resources, %s visits, %s candidates", select_counts.get("resources"),
@@ -156,7 +159,8 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
         "finished_at": datetime.now(timezone.utc).isoformat(),
         "engine": options.engine,
         "workers": options.workers or os.cpu_count() or 1,
-        "inputs": [{"path": str(f.path), "kind": f.kind, "bytes": f.bytes, "resources": f.resources} for f in inputs.files],
+        "inputs": [{"path": str(f.path), "kind": f.kind, "bytes": f.bytes, "resources": f.resources} for f in inputs.files]
+                  + [{"path": url, "kind": "ndjson (storage URL)", "bytes": None, "resources": None} for url in inputs.remote],
         "input_problems": inputs.problems,
         "counts": {
             "files": len(inputs.files),
