@@ -118,7 +118,8 @@ def end_to_end(tmp: Path, visits: int, noise: int) -> dict[str, Any]:
     return {"visits": visits, "noise": noise, "resources": run["counts"]["resources"], "mb": size / 1e6,
             "pump_visits": run["counts"]["pump_visits"], "findings": run["counts"]["findings"],
             "wall_s": wall, "select_s": run["timings_s"]["select"], "evaluate_s": run["timings_s"]["evaluate"],
-            "scan_s": scan, "generate_s": generated, "peak_rss_mb": max(peak, before) / 1024}
+            "scan_s": scan, "generate_s": generated, "peak_rss_mb": max(peak, before) / 1024,
+            "main_rss_mb": run["peak_rss_mb"]["main"], "worker_rss_mb": run["peak_rss_mb"]["workers"]}
 
 
 def render(bp: dict[str, float], e2e: list[dict[str, Any]], quick: bool) -> str:
@@ -134,12 +135,12 @@ def render(bp: dict[str, float], e2e: list[dict[str, Any]], quick: bool) -> str:
              f"| audit batch path (raw JSON -> gate -> R4 parse -> facts -> rules -> rows) | {bp['batch_per_s']:,.0f} | {bp['batch_per_s'] / bp['invoke_per_s']:.1f}x |",
              f"| engine alone (facts and rules on parsed resources) | {bp['engine_per_s']:,.0f} | {bp['engine_per_s'] / bp['invoke_per_s']:.1f}x |",
              "", "**End to end, `pumpcds audit` (DuckDB, process pool on all cores)**:", "",
-             "| pump visits | unrelated | resources | NDJSON MB | wall s | select s | evaluate s | DuckDB scan s (baseline) | wall / scan | peak RSS MB | findings |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| pump visits | unrelated | resources | NDJSON MB | wall s | select s | evaluate s | DuckDB scan s (baseline) | wall / scan | RSS MB main (DuckDB) | RSS MB largest worker | findings |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in e2e:
         lines.append(f"| {r['pump_visits']:,} | {r['noise']:,} | {r['resources']:,} | {r['mb']:.0f} | {r['wall_s']:.1f} | "
                      f"{r['select_s']:.1f} | {r['evaluate_s']:.1f} | {r['scan_s']:.2f} | {r['wall_s'] / r['scan_s']:.0f}x | "
-                     f"{r['peak_rss_mb']:.0f} | {r['findings']:,} |")
+                     f"{r['main_rss_mb']:.0f} | {r['worker_rss_mb']:.0f} | {r['findings']:,} |")
     if len(e2e) >= 2:
         slope, intercept, r2 = linear_fit([float(r["resources"]) for r in e2e], [r["wall_s"] for r in e2e])
         lines += ["", f"Linearity: wall = {intercept:.1f} s + {slope * 1e6:.1f} s per million resources (r² = {r2:.3f})."]

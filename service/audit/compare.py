@@ -14,6 +14,8 @@ from typing import Any
 
 import duckdb
 
+from .selection import sql_text
+
 _KEY = "visit_id, rule_id, kind, coalesce(recommended_code, '') AS code, list_sort(replaces) AS replaces, missing_elements"
 
 
@@ -36,8 +38,8 @@ class Changes:
 def compare(previous: Path, current: Path) -> Changes:
     con = duckdb.connect()
     for name, folder in (("prev", previous), ("cur", current)):
-        con.execute(f"CREATE VIEW {name}_f AS SELECT {_KEY} FROM read_parquet('{folder / 'findings.parquet'}')")
-        con.execute(f"CREATE VIEW {name}_v AS SELECT visit_id, clean FROM read_parquet('{folder / 'visits.parquet'}')")
+        con.execute(f"CREATE VIEW {name}_f AS SELECT {_KEY} FROM read_parquet({sql_text(folder / 'findings.parquet')})")
+        con.execute(f"CREATE VIEW {name}_v AS SELECT visit_id, clean FROM read_parquet({sql_text(folder / 'visits.parquet')})")
     c = Changes()
     c.new, c.resolved, c.unchanged = con.execute("""
         SELECT (SELECT count(*) FROM (SELECT * FROM cur_f EXCEPT ALL SELECT * FROM prev_f)),
@@ -56,7 +58,7 @@ def compare(previous: Path, current: Path) -> Changes:
     con.execute(f"""COPY (
         SELECT 'new' AS change, * FROM (SELECT * FROM cur_f EXCEPT ALL SELECT * FROM prev_f)
         UNION ALL SELECT 'resolved', * FROM (SELECT * FROM prev_f EXCEPT ALL SELECT * FROM cur_f)
-        ORDER BY visit_id, rule_id) TO '{current / 'changes.csv'}' (HEADER)""")
+        ORDER BY visit_id, rule_id) TO {sql_text(current / 'changes.csv')} (HEADER)""")
     con.close()
     versions = []
     for folder in (previous, current):

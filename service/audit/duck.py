@@ -25,8 +25,8 @@ class DuckSelection:
     def __init__(self, work: Path, threads: int | None = None, memory_limit: str = "2GB") -> None:
         work.mkdir(parents=True, exist_ok=True)
         self.con = duckdb.connect(str(work / "audit.duckdb"))
-        self.con.execute(f"SET temp_directory = '{work / 'spill'}'")
-        self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute(f"SET temp_directory = {sel.sql_text(work / 'spill')}")
+        self.con.execute(f"SET memory_limit = {sel.sql_text(memory_limit)}")
         self.con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
         self.con.execute("SET preserve_insertion_order = false")
         self.counts: dict[str, Any] = {}

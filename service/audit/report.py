@@ -16,6 +16,7 @@ import duckdb
 from ..coding.rulebook import default_rulebook
 from ..coding.terminology import concepts
 from .report_assets import PAGE
+from .selection import sql_text
 
 MAX_TABLE_VISITS = 20000
 
@@ -28,8 +29,8 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
 
 def report_data(out: Path, run: dict[str, Any]) -> dict[str, Any]:
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW f AS SELECT * FROM read_parquet('{out / 'findings.parquet'}')")
-    con.execute(f"CREATE VIEW v AS SELECT * FROM read_parquet('{out / 'visits.parquet'}')")
+    con.execute(f"CREATE VIEW f AS SELECT * FROM read_parquet({sql_text(out / 'findings.parquet')})")
+    con.execute(f"CREATE VIEW v AS SELECT * FROM read_parquet({sql_text(out / 'visits.parquet')})")
     titles = {r.id: r.title for r in default_rulebook().rules}
     labels = {c.code: c.display for c in concepts().values()}
     per_rule = _rows(con, """SELECT rule_id AS rule, severity, count(*) AS n FROM f GROUP BY ALL ORDER BY rule, severity""")

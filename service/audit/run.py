@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import shutil
 import time
 from collections import Counter, deque
@@ -177,6 +178,12 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
         "versions": versions(settings),
         "fee_schedule": bool(settings.mpfs_rvu_path),
         "timings_s": {},
+        # largest resident set: this process (DuckDB's buffers, capped by --memory-limit) and the
+        # largest evaluation worker (flat in the number of visits: bounded batches in flight)
+        "peak_rss_mb": {
+            "main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "workers": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        },
     }
     from .report import write_report
 

@@ -49,3 +49,8 @@ def prefilter_regex(vocabulary: Vocabulary) -> str:
     """A JSON string value equal to one of the tokens (surrounding spaces allowed, as the gate trims)."""
     alternatives = "|".join(re.escape(t) for t in prefilter_tokens(vocabulary))
     return rf'"\s*({alternatives})\s*"'
+
+
+def sql_text(value: object) -> str:
+    """A path or setting as a SQL string literal (quotes doubled): for statements that take no parameters."""
+    return "'" + str(value).replace("'", "''") + "'"
