@@ -14,7 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import orjson
 
@@ -121,7 +121,7 @@ def _is_ndjson(path: Path) -> bool:
         return bool(fh.readline().strip())
 
 
-def gather(paths: list[str | Path], work: Path) -> Inputs:
+def gather(paths: list[str | Path], work: Path, on_file: Callable[[int, int], None] | None = None) -> Inputs:
     """Sort the inputs into NDJSON to read in place and JSON to flatten into `work/bundles.ndjson`."""
     found = Inputs()
     staged = work / "bundles.ndjson"
@@ -132,8 +132,11 @@ def gather(paths: list[str | Path], work: Path) -> Inputs:
             found.remote.append(str(raw))
         else:
             local.append(raw)
+    listed = list(discover(local))
     try:
-        for path in discover(local):
+        for done, path in enumerate(listed, 1):
+            if on_file is not None:
+                on_file(done, len(listed))
             size = path.stat().st_size
             try:
                 if _is_ndjson(path):

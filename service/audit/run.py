@@ -112,14 +112,14 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
     work.mkdir()
     counts: Counter = Counter()
     try:
-        inputs = gather(options.inputs, work)
+        inputs = gather(options.inputs, work, progress.files)
         if inputs.remote and options.engine != "spark":
             raise InputError(f"{inputs.remote[0]}: storage URLs are read only with --engine spark")
-        progress.files(len(inputs.files), len(inputs.files))
         timings["inputs"] = time.perf_counter() - t0
         log.info("audit: %d input files (%d NDJSON to read), %d skipped", len(inputs.files), len(inputs.ndjson), len(inputs.problems))
 
         t = time.perf_counter()
+        progress.say(f"reading and grouping resources ({options.engine}) ...")
         vocabulary = Vocabulary.load(settings.site_mapping_path)
         files: list[Any] = [*inputs.ndjson, *inputs.remote]
         groups, select_counts, selection = _select(options, settings, files, work, vocabulary)
