@@ -140,7 +140,7 @@ def render(bp: dict[str, float], e2e: list[dict[str, Any]], quick: bool) -> str:
     for r in e2e:
         lines.append(f"| {r['pump_visits']:,} | {r['noise']:,} | {r['resources']:,} | {r['mb']:.0f} | {r['wall_s']:.1f} | "
                      f"{r['select_s']:.1f} | {r['evaluate_s']:.1f} | {r['scan_s']:.2f} | {r['wall_s'] / r['scan_s']:.0f}x | "
-                     f"{r['main_rss_mb']:.0f} | {r['worker_rss_mb']:.0f} | {r['findings']:,} |")
+                     f"{r['main_rss_mb']:.0f} | {r['worker_rss_mb'] or 0:.0f} | {r['findings']:,} |")
     if len(e2e) >= 2:
         slope, intercept, r2 = linear_fit([float(r["resources"]) for r in e2e], [r["wall_s"] for r in e2e])
         lines += ["", f"Linearity: wall = {intercept:.1f} s + {slope * 1e6:.1f} s per million resources (r² = {r2:.3f})."]

@@ -165,10 +165,23 @@ def init_worker(settings: Settings) -> None:
     _WORKER = Evaluator.load(settings)
 
 
-def evaluate_batch(groups: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
-    """(visits looked at, visit rows, finding rows) for one batch, in the worker's own evaluator."""
+def evaluate_batch(groups: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]], float]:
+    """(visits looked at, visit rows, finding rows, the worker's peak RSS in MB) for one batch."""
     assert _WORKER is not None, "init_worker was not called"
-    return run_batch(_WORKER, groups)
+    return (*run_batch(_WORKER, groups), peak_rss_mb())
+
+
+def peak_rss_mb() -> float:
+    """This process's own high-water RSS (VmHWM: since exec, unlike getrusage, which a spawned
+    worker inherits from the parent it was forked from)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
 
 
 def run_batch(evaluator: Evaluator, groups: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:

@@ -58,8 +58,14 @@ def _select(options: AuditOptions, settings: Settings, files: list[Path], work: 
     return selection.stream(options.batch_rows), selection.counts, selection
 
 
-def _evaluate(options: AuditOptions, settings: Settings, groups: Iterator[list[dict[str, Any]]]) -> Iterator[tuple[int, list, list]]:
+def _evaluate(options: AuditOptions, settings: Settings, groups: Iterator[list[dict[str, Any]]],
+              peaks: list[float]) -> Iterator[tuple[int, list, list]]:
     workers = options.workers or os.cpu_count() or 1
+
+    def done(result: tuple[int, list, list, float]) -> tuple[int, list, list]:
+        peaks.append(result[3])
+        return result[:3]
+
     if workers == 1:
         evaluator = batch.Evaluator.load(settings)
         for chunk in groups:
@@ -71,9 +77,9 @@ def _evaluate(options: AuditOptions, settings: Settings, groups: Iterator[list[d
         for chunk in groups:
             pending.append(pool.submit(batch.evaluate_batch, chunk))
             while len(pending) >= 2 * workers:  # bounded: memory flat whatever the export's size
-                yield pending.popleft().result()
+                yield done(pending.popleft().result())
         while pending:
-            yield pending.popleft().result()
+            yield done(pending.popleft().result())
 
 
 def versions(settings: Settings) -> dict[str, Any]:
@@ -131,10 +137,11 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
         t = time.perf_counter()
         writers = Writers(out)
         by_rule: Counter = Counter()
+        worker_peaks: list[float] = []
         by_severity: Counter = Counter()
         try:
             evaluated = (selection.evaluated(settings, options.batch_rows) if options.engine == "spark"
-                         else _evaluate(options, settings, groups))
+                         else _evaluate(options, settings, groups, worker_peaks))
             for looked, visit_rows, finding_rows in evaluated:
                 counts["evaluated"] += looked
                 counts["pump_visits"] += len(visit_rows)
@@ -181,8 +188,8 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
         # largest resident set: this process (DuckDB's buffers, capped by --memory-limit) and the
         # largest evaluation worker (flat in the number of visits: bounded batches in flight)
         "peak_rss_mb": {
-            "main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "workers": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+            "main": batch.peak_rss_mb() or round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "workers": max(worker_peaks, default=None),
         },
     }
     from .report import write_report

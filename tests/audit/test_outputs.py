@@ -92,3 +92,16 @@ def test_cli_audit_bad_input_says_what(tmp_path: Path, capsys) -> None:
     assert main(["audit", str(tmp_path / "broken.json"), "--out", str(tmp_path / "o2"), "--quiet", "--workers", "1"]) == 0
     run = json.loads((tmp_path / "o2" / "run.json").read_text())
     assert run["counts"]["pump_visits"] == 0 and "not readable" in run["input_problems"][0]
+
+
+def test_process_pool_gives_the_rows_of_in_process_evaluation(run_audit, tmp_path: Path) -> None:
+    from tests.audit.exports import ENCOUNTER_CLOSE
+
+    everything = {(r["resourceType"], r["id"]): r for n in ENCOUNTER_CLOSE for r in sample_resources(n)}
+    folder = write_ndjson(everything.values(), tmp_path / "export")
+    single = run_audit([folder], tmp_path / "one", workers=1)
+    pooled = run_audit([folder], tmp_path / "pool", workers=2, batch_rows=2)  # several batches in flight
+    assert rows(tmp_path / "pool" / "visits.parquet") == rows(tmp_path / "one" / "visits.parquet")
+    assert rows(tmp_path / "pool" / "findings.parquet") == rows(tmp_path / "one" / "findings.parquet")
+    assert pooled.run["workers"] == 2 and pooled.run["peak_rss_mb"]["workers"] > 0
+    assert single.run["peak_rss_mb"]["workers"] is None  # evaluated in process
