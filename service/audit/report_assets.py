@@ -43,6 +43,7 @@ tr.visit { cursor: pointer; } tr.visit:hover { background: #f0f4f8; }
 tr.detail td { background: #fafbfc; }
 .scroll { max-height: 560px; overflow: auto; }
 .note { color: var(--muted); font-size: 13px; }
+.chart { overflow-x: auto; }
 </style>
 </head>
 <body>
@@ -142,7 +143,7 @@ function vbars(name, months, series) {
       const rect = el("rect", {x, y, width: bw, height: bh, fill: COLOR[k]}, svg);
       el("title", {}, rect).textContent = `${m.month}: ${v} ${k}`;
     }
-    if (months.length <= 24 || i % Math.ceil(months.length / 24) === 0)
+    if (i % Math.ceil(months.length / 10) === 0)
       text(svg, x + bw / 2, h - bottom + 14, m.month, {"text-anchor": "middle"});
   });
   done(name, svg);

@@ -60,3 +60,18 @@ def test_report_of_an_audit_without_pump_visits(run_audit, browser: Chromium, tm
     browser.open((tmp_path / "out" / "report.html").as_uri())
     assert browser.evaluate("document.body.dataset.ready") == "true"
     assert browser.errors == []
+
+
+def test_dollars_at_risk_drawn_with_a_real_fee_schedule(browser: Chromium, tmp_path: Path) -> None:
+    from service.audit.run import AuditOptions, audit
+    from service.config import load_settings
+    from tests.audit.test_outputs import _real_looking_mpfs
+
+    everything = {(r["resourceType"], r["id"]): r for n in ENCOUNTER_CLOSE for r in sample_resources(n)}
+    settings = load_settings(environ={}, database_url="sqlite://", mpfs_rvu_path=str(_real_looking_mpfs(tmp_path / "PPRRVU26_JAN.csv")))
+    audit(AuditOptions([str(write_ndjson(everything.values(), tmp_path / "export"))], tmp_path / "out", workers=1), settings)
+    browser.errors.clear()
+    browser.open((tmp_path / "out" / "report.html").as_uri())
+    assert browser.evaluate("document.querySelector('[data-chart=dollars]').dataset.drawn") not in ("", "empty", "0")
+    assert "$" in browser.evaluate("document.getElementById('tiles').textContent")
+    assert browser.errors == []
