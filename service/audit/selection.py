@@ -8,13 +8,13 @@ the hooks' prefetch gives: the patient's Devices and active Coverages, and the P
 PractitionerRoles, Medications and Devices its resources reference.
 
 The pre-filter only narrows what the exact gate (`service.coding.relevance.involves_pump`) sees:
-a visit none of whose resources mentions any code that gate recognises cannot pass it.
+it keeps every visit with a resource that mentions any pump-related code the project knows, so a
+visit it drops has nothing the gate could recognise (tests/audit checks this on the samples).
 """
 from __future__ import annotations
 
 import re
 
-from ..coding.relevance import PUMP_ACTIVITIES, PUMP_SERVICE_CODES
 from ..coding.vocabulary import Vocabulary
 
 VISIT_TYPES = (
@@ -40,9 +40,15 @@ REFERENCE_TEXT = r'"reference"\s*:\s*"([^"]+)"'
 
 
 def prefilter_tokens(vocabulary: Vocabulary) -> list[str]:
-    """Code values the relevance gate can accept (site-mapped local codes included)."""
-    mapped = [code for (_, code), target in vocabulary.site_mapping.items() if target in PUMP_ACTIVITIES]
-    return sorted({*PUMP_SERVICE_CODES, *PUMP_ACTIVITIES, *mapped})
+    """JSON string values without which no resource can involve a pump, kept broad on purpose (the
+    exact gate decides): every code of the code table (pump services, refills, implants, systemic
+    pumps), the pumpcds CodeSystem, device-type codes, and every site-mapped local code."""
+    from ..coding.codetable import default_code_table
+    from ..coding.terminology import PUMPCDS_SYSTEM, concepts
+
+    activities = [c.code for c in concepts().values() if c.group == "activity"]
+    return sorted({*default_code_table().codes, *activities, PUMPCDS_SYSTEM, *vocabulary.device_types,
+                   *(code for (_, code) in vocabulary.site_mapping)})
 
 
 def prefilter_regex(vocabulary: Vocabulary) -> str:
