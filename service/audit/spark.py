@@ -40,7 +40,7 @@ def session(work: Path) -> Any:
     if not SparkConf().contains("spark.master"):  # not under spark-submit: local mode, loopback only
         builder = (builder.master("local[*]").config("spark.ui.enabled", "false")
                    .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
-                   .config("spark.local.dir", str(work / "spark")).config("spark.sql.shuffle.partitions", "4"))
+                   .config("spark.local.dir", str(work / "spark")).config("spark.sql.shuffle.partitions", "2"))
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
@@ -81,7 +81,7 @@ class SparkSelection:
                 CASE WHEN coalesce(s.enc, e.enc) IS NOT NULL THEN concat('E|', coalesce(s.enc, e.enc))
                      ELSE concat('P|', s.patient, '|', s.day) END AS visit
             FROM scoped s LEFT JOIN enc_day e ON s.enc IS NULL AND s.patient = e.patient AND s.day = e.day
-            WHERE s.enc IS NOT NULL OR (s.patient <> '' AND s.day IS NOT NULL)""").createOrReplaceTempView("grouped")
+            WHERE s.enc IS NOT NULL OR (s.patient <> '' AND s.day IS NOT NULL)""").cache().createOrReplaceTempView("grouped")
         s.sql("SELECT DISTINCT visit FROM grouped WHERE hit").createOrReplaceTempView("candidates")
         s.sql("""
             SELECT g.visit, first(g.encounter, true) AS encounter,
@@ -109,13 +109,16 @@ class SparkSelection:
                 FROM visits v LATERAL VIEW explode(v.docs) t AS d)""").createOrReplaceTempView("refs")
         s.sql("""SELECT refs.visit, collect_set(d.doc) AS docs FROM refs JOIN directory d ON d.key = refs.key
                  GROUP BY refs.visit""").createOrReplaceTempView("visit_ctx")
-        row = s.sql("""SELECT (SELECT count(*) FROM res), (SELECT count(*) FROM res WHERE rtype IS NULL),
-                (SELECT count(*) FROM scoped), (SELECT count(*) FROM scoped) - (SELECT count(*) FROM grouped),
-                (SELECT count(DISTINCT visit) FROM grouped), (SELECT count(*) FROM candidates)""").first()
-        self.counts = dict(zip(("resources", "unreadable_lines", "visit_scoped", "unplaced", "visits", "candidates"),
-                               [int(v) for v in row]))
-        self.counts["by_type"] = {r[0]: int(r[1]) for r in s.sql(
-            "SELECT coalesce(rtype, '(unreadable)'), count(*) AS n FROM res GROUP BY 1 ORDER BY n DESC").collect()}
+        # two jobs for every count (each Spark action costs seconds of scheduling, whatever the data)
+        by_type = {r[0]: int(r[1]) for r in s.sql("SELECT rtype, count(*) FROM res GROUP BY rtype").collect()}
+        placed, visits, candidates = s.sql(
+            "SELECT count(*), count(DISTINCT visit), count(DISTINCT CASE WHEN hit THEN visit END) FROM grouped").first()
+        scoped = sum(n for t, n in by_type.items() if t in sel.VISIT_TYPES)
+        self.counts = {
+            "resources": sum(by_type.values()), "unreadable_lines": by_type.get(None, 0), "visit_scoped": scoped,
+            "unplaced": scoped - int(placed), "visits": int(visits), "candidates": int(candidates),
+            "by_type": dict(sorted(((t or "(unreadable)", n) for t, n in by_type.items()), key=lambda kv: -kv[1])),
+        }
 
     def _final(self) -> Any:
         return self.spark.sql("""
