@@ -8,10 +8,11 @@ from flask import Flask, Response, jsonify
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
+from .api.connection import CloseAfterUnreadBody
 from .config import Settings, load_settings
 from .errors import ApiError, operation_outcome
 from .runtime import Runtime
-from .logging_setup import configure_logging, install_request_logging
+from .logging_setup import configure_logging, install_request_logging, request_fields
 from .security.http import install_client_auth
 
 log = logging.getLogger("pumpcds")
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
-        log.exception("unhandled error (%s)", type(exc).__name__)
+        log.exception("unhandled error (%s)", type(exc).__name__, extra=request_fields())
         return jsonify(operation_outcome(500, "internal error; the request was logged")), 500
 
     @app.after_request
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
             resp.headers.setdefault(name, value)
         return resp
 
+    # outermost: it must see every answer, including those of the error handlers
+    app.wsgi_app = CloseAfterUnreadBody(app.wsgi_app)  # type: ignore[method-assign]
     return app
 
 

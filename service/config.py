@@ -14,6 +14,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from .jsondepth import DEFAULT_MAX_DEPTH, HARD_MAX_DEPTH
+
 DEFAULT_ENCOUNTER_CLOSE_HOOK = "org.pumpcds.encounter-close"
 
 
@@ -43,6 +45,8 @@ class Settings:
     fhir_connect_timeout_ms: int = 100
     fhir_max_bundle_pages: int = 5
     max_body_bytes: int = 2 * 1024 * 1024
+    # Deepest JSON nesting accepted in a request body or a FHIR resource (levels; see jsondepth.py).
+    max_json_depth: int = DEFAULT_MAX_DEPTH
     max_prefetch_resources: int = 2000
     database_url: str = "sqlite:///instance/pumpcds.db"
     redis_url: str = ""
@@ -152,6 +156,8 @@ def load_settings(
 
 
 def _check(settings: Settings) -> None:
+    if not 8 <= settings.max_json_depth <= HARD_MAX_DEPTH:
+        raise ConfigError(f"max_json_depth must be between 8 and {HARD_MAX_DEPTH}, got {settings.max_json_depth}")
     hook = settings.encounter_close_hook
     if "." not in hook or hook.startswith(".") or hook.endswith("."):
         raise ConfigError(

@@ -72,6 +72,8 @@ class JsonFormatter(logging.Formatter):
         for name in FIELDS:
             if name in record.__dict__:
                 entry[name] = record.__dict__[name]
+        if "request_id" not in entry and has_request_context() and g.get("request_id"):
+            entry["request_id"] = g.request_id  # any line logged while serving a request names it
         if record.exc_info and record.exc_info[0] is not None:
             # type and frames only: exception messages can quote patient data
             entry["exc_type"] = record.exc_info[0].__name__
@@ -94,6 +96,22 @@ def configure_logging(log_level: str = "INFO") -> None:
     root.setLevel(logging.WARNING)
 
 
+def request_fields() -> dict[str, Any]:
+    """Request id, method and path of the request being served (for `extra=`); empty outside one."""
+    if not has_request_context():
+        return {}
+    return {"request_id": current_request_id(), "method": request.method, "path": request.path[:200]}
+
+
+def current_request_id() -> str:
+    """The id of the request being served: the client's X-Request-ID if it looks like one, else new.
+    Set once per request, so every line about it and the answer's header carry the same id."""
+    if not g.get("request_id"):
+        client_id = safe_id(request.headers.get("X-Request-ID"))
+        g.request_id = client_id if client_id not in (None, "invalid") else uuid.uuid4().hex
+    return g.request_id
+
+
 def install_request_logging(app: Flask, audit_sinks: list[Any]) -> None:
     """One JSON line per request, with the PHI-free audit record of hook calls merged in."""
     log = logging.getLogger(REQUEST_LOGGER)
@@ -107,14 +125,12 @@ def install_request_logging(app: Flask, audit_sinks: list[Any]) -> None:
     @app.before_request
     def _start() -> None:
         g.request_started = time.perf_counter()
-        g.request_id = safe_id(request.headers.get("X-Request-ID"))
-        if g.request_id in (None, "invalid"):
-            g.request_id = uuid.uuid4().hex
+        current_request_id()
 
     @app.after_request
     def _log(resp: Response) -> Response:
         started = g.get("request_started")
-        request_id = g.get("request_id") or uuid.uuid4().hex
+        request_id = current_request_id()
         resp.headers["X-Request-ID"] = request_id
         fields: dict[str, Any] = {
             "request_id": request_id,

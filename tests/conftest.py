@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from werkzeug.serving import make_server
 
 from service.app import create_app
@@ -14,6 +16,12 @@ from service.config import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "fhir_samples"
+
+# Hypothesis (fuzz, contract and property tests) draws the same examples on every run, so CI is
+# repeatable; PUMPCDS_HYPOTHESIS_PROFILE=explore draws new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False, database=None)
+hypothesis_settings.load_profile(os.environ.get("PUMPCDS_HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import orjson
 from flask import current_app, request
 
 from ..errors import ApiError
+from ..jsondepth import too_deep
 from ..runtime import Runtime
 
 
@@ -27,6 +28,22 @@ def json_body() -> Any:
     if not raw.strip():
         raise ApiError(400, "request body is empty; expected a JSON object")
     try:
-        return orjson.loads(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
+        if "depth" in exc.msg or "recursion" in exc.msg:  # deeper than the parser's own limit (1,024)
+            _too_deep("(body)")
         raise ApiError(400, f"request body is not valid JSON: {exc.msg} at character {exc.pos}") from None
+    where = too_deep(body, runtime().settings.max_json_depth)
+    if where is not None:
+        _too_deep(where)
+    return body
+
+
+def _too_deep(where: str) -> None:
+    limit = runtime().settings.max_json_depth
+    raise ApiError(
+        400,
+        f"request body nests more than {limit} levels deep{'' if where == '(body)' else f' (under {where!r})'}; "
+        f"this service accepts at most {limit} levels of JSON nesting",
+        where,
+    )

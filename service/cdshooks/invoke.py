@@ -95,7 +95,7 @@ def invoke(runtime: Runtime, service_id: str, body: Any) -> HookResult:
         request = check_request(service, body)
         budget = Budget(runtime.settings.fhir_time_budget_ms / 1000)
         client = runtime.client_for(request, budget)
-        resolver = PrefetchResolver(runtime.settings.max_prefetch_resources)
+        resolver = PrefetchResolver(runtime.settings.max_prefetch_resources, runtime.settings.max_json_depth)
         try:
             resources = resolver.gather(request, client, _no_client_reason(runtime, request))
         finally:

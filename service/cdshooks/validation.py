@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -124,7 +125,24 @@ def check_feedback(body: Any) -> list[dict[str, Any]]:
     problem = first_error("feedback", body)
     if problem:
         raise ApiError(400, problem[1], problem[0])
+    for i, item in enumerate(body["feedback"]):
+        if not _in_utc_range(item["outcomeTimestamp"]):
+            where = f"feedback[{i}].outcomeTimestamp"
+            raise ApiError(400, f"'{where}' lies outside the years 1-9999 once converted to UTC", where)
     return body["feedback"]
+
+
+def _in_utc_range(stamp: str) -> bool:
+    """False for an RFC 3339 time that has no UTC equivalent (e.g. 0001-01-01T00:00:00+01:00)."""
+    try:
+        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return True  # valid RFC 3339 (the schema checked) that Python does not read, e.g. a leap second
+    try:
+        parsed.astimezone(timezone.utc)
+    except OverflowError:
+        return False
+    return True
 
 
 def warm_up() -> None:

@@ -75,7 +75,8 @@ def _medication_order_to_request(d: dict[str, Any], repairs: list[str]) -> dict[
     out: dict[str, Any] = {"resourceType": "MedicationRequest", "intent": "order"}
     status_map = {"active": "active", "on-hold": "on-hold", "completed": "completed",
                   "entered-in-error": "entered-in-error", "stopped": "stopped", "draft": "draft"}
-    out["status"] = status_map.get(d.get("status", ""), "draft")
+    status = d.get("status")
+    out["status"] = status_map.get(status, "draft") if isinstance(status, str) else "draft"
     for key in ("id", "meta", "identifier", "medicationCodeableConcept", "medicationReference", "note", "encounter"):
         if key in d:
             out[key] = d[key]
@@ -86,7 +87,11 @@ def _medication_order_to_request(d: dict[str, Any], repairs: list[str]) -> dict[
     if "prescriber" in d:
         out["requester"] = d["prescriber"]
     dosages = []
-    for dose in d.get("dosageInstruction", []) or []:
+    sent = d.get("dosageInstruction") or []
+    if not (isinstance(sent, list) and all(isinstance(dose, dict) for dose in sent)):
+        out["dosageInstruction"] = sent  # not convertible: the R4 model rejects it, and says so
+        return out
+    for dose in sent:
         r4: dict[str, Any] = {}
         for key in ("text", "timing", "route", "site", "method"):
             if key in dose:

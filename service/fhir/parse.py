@@ -7,6 +7,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
+from ..jsondepth import DEFAULT_MAX_DEPTH, too_deep
 from .normalize import drop_paths, normalize_resource
 from .resources import ResourceIssue
 
@@ -40,14 +41,35 @@ def _summarise(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts) + more
 
 
-def parse_resource(raw: Any, location: str) -> tuple[Resource | None, list[ResourceIssue]]:
+_JSON_TYPE = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true/false"}
+
+
+def not_a_resource(raw: Any) -> str | None:
+    """Why `raw` cannot be read as a FHIR resource at all, or None."""
+    if raw is None:
+        return "entry is not a FHIR resource (missing or null)"
+    if not isinstance(raw, dict):
+        return f"entry is not a FHIR resource ({_JSON_TYPE.get(type(raw), 'another value')}, not a JSON object)"
+    if "resourceType" not in raw:
+        return "entry is not a FHIR resource (no resourceType)"
+    if not isinstance(raw["resourceType"], str):
+        return "entry is not a FHIR resource (resourceType is not a string)"
+    return None
+
+
+def parse_resource(
+    raw: Any, location: str, max_depth: int = DEFAULT_MAX_DEPTH
+) -> tuple[Resource | None, list[ResourceIssue]]:
     """One resource: normalise, validate, drop unknown elements once; never raises."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("resourceType"), str):
-        return None, [ResourceIssue(location, None, None, "entry is not a FHIR resource (no resourceType)")]
+    problem = not_a_resource(raw)
+    if problem:
+        return None, [ResourceIssue(location, None, None, problem)]
     rtype = raw["resourceType"]
     if rtype not in USED_TYPES and rtype != "MedicationOrder":
         return None, []
     rid = raw.get("id") if isinstance(raw.get("id"), str) else None
+    if too_deep(raw, max_depth) is not None:  # before the recursive repairs and validation
+        return None, [ResourceIssue(location, rtype, rid, f"nested more than {max_depth} levels deep; not read")]
     data, repairs = normalize_resource(raw, draft_order=location.startswith("draftOrders"))
     if data is None:
         return None, [ResourceIssue(location, rtype, rid, "resource is empty")]
@@ -75,6 +97,20 @@ def parse_resource(raw: Any, location: str) -> tuple[Resource | None, list[Resou
     return model, issues
 
 
+def bundle_problem(value: Any) -> str | None:
+    """What makes a Bundle unreadable as a whole (its entries and paging), or None. Applies to a
+    client's prefetch and to every search page a FHIR server returns."""
+    if not (isinstance(value, dict) and value.get("resourceType") == "Bundle"):
+        return None
+    for name in ("entry", "link"):
+        if name in value and not isinstance(value[name], list):
+            return f"a Bundle whose '{name}' is not a list"
+    for link in value.get("link") or ():
+        if isinstance(link, dict) and link.get("relation") == "next" and not isinstance(link.get("url"), str):
+            return "a Bundle whose 'next' link has no URL"
+    return None
+
+
 def bundle_entries(bundle: dict[str, Any]) -> list[Any]:
     entries = bundle.get("entry")
     if not isinstance(entries, list):
@@ -97,9 +133,10 @@ ENCOUNTER_ELEMENT = {
 def of_other_encounter(raw: Any, encounter_id: str) -> bool:
     """True for a resource that names an encounter other than this visit's: the visit facts never
     use it, so it is not worth validating (prefetch searches by patient return the whole history)."""
-    if not isinstance(raw, dict):
+    rtype = raw.get("resourceType") if isinstance(raw, dict) else None
+    if not isinstance(rtype, str):
         return False
-    element = ENCOUNTER_ELEMENT.get(raw.get("resourceType"))  # type: ignore[arg-type]
+    element = ENCOUNTER_ELEMENT.get(rtype)
     ref = raw.get(element) if element else None
     text = ref.get("reference") if isinstance(ref, dict) else None
     if not isinstance(text, str) or "/" not in text:
@@ -109,21 +146,25 @@ def of_other_encounter(raw: Any, encounter_id: str) -> bool:
 
 
 def parse_many(
-    items: Iterable[Any], location: str, encounter_id: str | None = None
+    items: Iterable[Any],
+    location: str,
+    encounter_id: str | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> tuple[list[Resource], list[ResourceIssue]]:
     """Parse resources (and Bundles' entries); with `encounter_id`, resources of other encounters
-    are left unparsed."""
+    are left unparsed. A resource nested deeper than `max_depth` is skipped and reported (Bundles
+    within Bundles recurse here at most a third of the JSON parser's 1,024 levels)."""
     models: list[Resource] = []
     issues: list[ResourceIssue] = []
     for raw in items:
         if isinstance(raw, dict) and raw.get("resourceType") == "Bundle":
-            inner, inner_issues = parse_many(bundle_entries(raw), location, encounter_id)
+            inner, inner_issues = parse_many(bundle_entries(raw), location, encounter_id, max_depth)
             models.extend(inner)
             issues.extend(inner_issues)
             continue
         if encounter_id and of_other_encounter(raw, encounter_id):
             continue
-        model, found = parse_resource(raw, location)
+        model, found = parse_resource(raw, location, max_depth)
         issues.extend(found)
         if model is not None:
             models.append(model)

@@ -18,8 +18,9 @@ from urllib.parse import quote
 from ..cdshooks.services import PrefetchTemplate
 from ..cdshooks.validation import HookRequest
 from ..errors import ApiError
+from ..jsondepth import DEFAULT_MAX_DEPTH
 from .client import FhirClient, FhirFetchError
-from .parse import bundle_entries, parse_many
+from .parse import bundle_entries, bundle_problem, parse_many
 from .resources import ResourceIssue, VisitResources
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
@@ -70,15 +71,25 @@ def _is_operation_outcome(value: Any) -> bool:
     return isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
 
 
+def _unusable(value: Any) -> str | None:
+    """Why a prefetch value cannot be used as sent (it is then fetched as if missing), or None."""
+    if _is_operation_outcome(value):
+        return "the client's prefetch failed"
+    problem = bundle_problem(value)
+    return f"the client's prefetch is {problem}" if problem else None
+
+
 def _count(value: Any) -> int:
     if isinstance(value, dict) and value.get("resourceType") == "Bundle":
-        return len(value.get("entry") or [])
+        entries = value.get("entry")
+        return len(entries) if isinstance(entries, list) else 0
     return 1
 
 
 class PrefetchResolver:
-    def __init__(self, max_resources: int) -> None:
+    def __init__(self, max_resources: int, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
         self._max_resources = max_resources
+        self._max_depth = max_depth
 
     def gather(
         self, request: HookRequest, client: FhirClient | None, no_client_reason: str = "no fhirServer in the request"
@@ -96,7 +107,9 @@ class PrefetchResolver:
             )
 
         for ctx_key in request.service.resource_context:
-            orders, issues = parse_many(bundle_entries(request.context.get(ctx_key) or {}), ctx_key)
+            orders, issues = parse_many(
+                bundle_entries(request.context.get(ctx_key) or {}), ctx_key, max_depth=self._max_depth
+            )
             visit.draft_orders.extend(orders)
             visit.issues.extend(issues)
 
@@ -108,14 +121,15 @@ class PrefetchResolver:
             sent = prefetch.get(template.key, ...)
             if sent is None:
                 continue  # the client looked and found nothing
-            if sent is not ... and not _is_operation_outcome(sent):
+            unusable = None if sent is ... else _unusable(sent)
+            if sent is not ... and unusable is None:
                 results.append(self._from_prefetch(template.key, sent, client, no_client_reason))
                 continue
             query = render_template(template.query, request.context)
             if query is None:
                 continue  # the template does not apply to this call (e.g. no encounterId)
             if client is None:
-                why = "the client's prefetch failed" if sent is not ... else "not in prefetch"
+                why = unusable or "not in prefetch"
                 results.append(_KeyResult(template.key, [], f"{why}, and it cannot be fetched: {no_client_reason}"))
                 continue
             to_fetch.append((template, query))
@@ -136,7 +150,7 @@ class PrefetchResolver:
                 visit.unavailable.append(f"{result.key}: more pages than the configured cap; later pages not read")
             if result.note:
                 visit.unavailable.append(f"{result.key}: {result.note}")
-            models, issues = parse_many(result.raw, f"prefetch:{result.key}", encounter_id)
+            models, issues = parse_many(result.raw, f"prefetch:{result.key}", encounter_id, self._max_depth)
             visit.extend(models)
             visit.issues.extend(issues)
         if missing:
@@ -207,6 +221,6 @@ class PrefetchResolver:
             except FhirFetchError as exc:
                 visit.unavailable.append(f"{ref}: {exc}")
                 continue
-            models, issues = parse_many([raw], f"fhirServer:{ref.split('/')[0]}")
+            models, issues = parse_many([raw], f"fhirServer:{ref.split('/')[0]}", max_depth=self._max_depth)
             visit.extend(models)
             visit.issues.extend(issues)

@@ -51,11 +51,11 @@ def _utc_naive(text: str) -> datetime | None:
     """An RFC 3339 timestamp as naive UTC, or None when it does not parse."""
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except (TypeError, ValueError):
+        if parsed.tzinfo is None:
+            return parsed
+        return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: in UTC before year 1 or after 9999
         return None
-    if parsed.tzinfo is None:
-        return parsed
-    return parsed.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def audit_card_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
