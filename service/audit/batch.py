@@ -19,7 +19,8 @@ from ..coding.relevance import involves_pump
 from ..coding.visit import PumpVisit
 from ..config import Settings
 from ..fhir.parse import parse_many, parse_resource
-from ..fhir.resources import VisitResources
+from ..jsondepth import DEFAULT_MAX_DEPTH
+from ..fhir.resources import ResourceIssue, VisitResources
 from .payment import FeeSchedule
 
 LOCATION = "export"
@@ -34,18 +35,22 @@ class Evaluator:
     # text: they recur in every visit of a patient or clinic, and R4 validation is the costly step
     cache: OrderedDict[str, tuple[Any, list[Any]]] = field(default_factory=OrderedDict)
     cache_size: int = 4096
+    max_depth: int = DEFAULT_MAX_DEPTH  # the service's max_json_depth: deeper resources are skipped and reported, as in the hooks
 
     @classmethod
     def load(cls, settings: Settings) -> "Evaluator":
         engine = CodingEngine.load(settings)
-        return cls(engine, FeeSchedule.for_settings(settings, engine.rules.cms))
+        return cls(engine, FeeSchedule.for_settings(settings, engine.rules.cms), max_depth=settings.max_json_depth)
 
     def _context(self, text: str) -> tuple[Any, list[Any]]:
         hit = self.cache.get(text)
         if hit is not None:
             self.cache.move_to_end(text)
             return hit
-        parsed = parse_resource(orjson.loads(text), LOCATION)
+        try:
+            parsed = parse_resource(orjson.loads(text), LOCATION, self.max_depth)
+        except orjson.JSONDecodeError:
+            parsed = (None, [ResourceIssue(LOCATION, None, None, "not readable as JSON (nested too deep)")])
         self.cache[text] = parsed
         if len(self.cache) > self.cache_size:
             self.cache.popitem(last=False)
@@ -53,7 +58,12 @@ class Evaluator:
 
     def evaluate(self, group: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
         """(visit row, finding rows), or None when the visit does not involve a pump."""
-        docs = [orjson.loads(d) for d in group["docs"]]
+        docs, unreadable = [], 0
+        for text in group["docs"]:
+            try:
+                docs.append(orjson.loads(text))
+            except orjson.JSONDecodeError:  # valid JSON to DuckDB, but nested past orjson's limit
+                unreadable += 1
         if not involves_pump(docs, self.engine.reader.vocab):
             return None
         encounter = group.get("encounter")
@@ -61,7 +71,8 @@ class Evaluator:
             context={k: v for k, v in (("patientId", group.get("patient")), ("encounterId", encounter)) if v},
             hook=ENCOUNTER_DISCHARGE,
         )
-        models, issues = parse_many(docs, LOCATION, encounter)
+        models, issues = parse_many(docs, LOCATION, encounter, self.max_depth)
+        issues.extend([ResourceIssue(LOCATION, None, None, "not readable as JSON (nested too deep)")] * unreadable)
         for text in group.get("context") or ():
             model, found = self._context(text)
             if model is not None:

@@ -124,3 +124,18 @@ def test_prefilter_drops_no_visit_the_relevance_gate_keeps(run_audit, tmp_path: 
     without = run_audit([folder], tmp_path / "b", prefilter=False)
     assert without.run["counts"]["candidates"] >= with_filter.run["counts"]["candidates"]
     assert rows(tmp_path / "a" / "visits.parquet") == rows(tmp_path / "b" / "visits.parquet")
+
+
+def test_resource_nested_too_deep_is_reported_not_fatal(run_audit, tmp_path: Path) -> None:
+    resources = copy.deepcopy(sample_resources(MISSING))
+    obs = {"resourceType": "Observation", "id": "deep-vitals", "status": "final",
+           "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+           "subject": {"reference": "Patient/pt-stillwater"}, "encounter": {"reference": "Encounter/enc-stillwater-0318"},
+           "effectiveDateTime": "2026-03-18T13:25:00-05:00", "valueQuantity": {"value": 70, "unit": "/min"}}
+    resources.append(obs)
+    node: dict = {"url": "http://example.org/deep", "valueString": "x"}
+    for _ in range(150):  # past max_json_depth (100), as the hooks bound it
+        node = {"url": "http://example.org/deep", "extension": [node]}
+    obs["extension"] = [node]
+    run_audit([write_ndjson(resources, tmp_path / "export")], tmp_path / "out")
+    assert _rules(tmp_path / "out") == {"enc-stillwater-0318": {"SEL-MATRIX:62368", "DQ-INPUT:None"}}
