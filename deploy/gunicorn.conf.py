@@ -44,7 +44,7 @@ keepalive = 75  # longer than common load balancer idle timeouts (60 s), so they
 backlog = 512
 max_requests = 0  # no periodic recycling needed: memory does not grow (docs/benchmarks.md)
 preload_app = True
-wsgi_app = "service.app:create_app()"  # settings from PUMPCDS_CONFIG and the environment
+wsgi_app = "service.wsgi:application()"  # settings from PUMPCDS_CONFIG and the environment
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 limit_request_line = 8190
@@ -89,19 +89,23 @@ def pre_fork(server, worker):  # type: ignore[no-untyped-def]
 
 
 def post_fork(server, worker):  # type: ignore[no-untyped-def]
-    """Database connections opened in the master must not be shared by the forked workers.
-
-    Each hook call builds thousands of short-lived model objects; a larger first-generation
+    """Each hook call builds thousands of short-lived model objects; a larger first-generation
     threshold makes collections rarer without letting garbage pile up (cycles are few).
+
+    Database connections need nothing here: the master closes its own after migrating, and every
+    engine forgets inherited pooled connections in a forked child (service/store/engine.py,
+    ``os.register_at_fork``), so each worker opens its own. (Looking for engines with
+    ``gc.get_objects()`` here would find none: ``pre_fork`` froze them out of the collector's view.)
     """
     gc.set_threshold(*GC_THRESHOLDS)
-    try:
-        from sqlalchemy.engine import Engine
-    except ImportError:  # pragma: no cover
-        return
-    for obj in gc.get_objects():
-        if isinstance(obj, Engine):
-            obj.dispose(close=False)
+
+
+def worker_exit(server, worker):  # type: ignore[no-untyped-def]
+    """Clean worker exit: store every audit record still queued, then close connections. Bounded
+    so it ends before the master's SIGKILL at `graceful_timeout` (calls in flight finish first)."""
+    runtime = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("pumpcds")
+    if runtime is not None:
+        runtime.close(timeout_s=max(1, graceful_timeout - 3))
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

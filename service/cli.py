@@ -1,4 +1,4 @@
-"""Command line: `pumpcds serve | evaluate | schemas | demo-fhir-server | feedback-report | audit`."""
+"""Command line: `pumpcds serve | evaluate | schemas | demo-fhir-server | demo | feedback-report | cms | audit`."""
 from __future__ import annotations
 
 import argparse
@@ -12,17 +12,20 @@ from .config import ConfigError, load_settings
 
 def _serve(args: argparse.Namespace) -> int:
     from .app import create_app
+    from .store.engine import describe
 
     settings = load_settings()
     app = create_app(settings)
-    print(f"pumpcds on http://{args.host}:{args.port}/cds-services (database: {settings.database_url})", file=sys.stderr)
+    # where the database is, never the URL itself (it may hold a password)
+    print(f"pumpcds on http://{args.host}:{args.port}/cds-services (database: {describe(settings.database_url)})",
+          file=sys.stderr)
     app.run(host=args.host, port=args.port, debug=False, threaded=True)
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     from .cdshooks.invoke import invoke
-    from .cdshooks.services import ENCOUNTER_CLOSE_SERVICE_ID, ORDER_SIGN, ORDER_SIGN_SERVICE_ID
+    from .cdshooks.services import service_for_hook
     from .runtime import Runtime
 
     try:
@@ -30,11 +33,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as exc:
         print(f"cannot read {args.request}: {exc}", file=sys.stderr)
         return 2
+    runtime = Runtime.build(load_settings())
     service_id = args.service
     if not service_id:
         hook = body.get("hook") if isinstance(body, dict) else None
-        service_id = ORDER_SIGN_SERVICE_ID if hook == ORDER_SIGN else ENCOUNTER_CLOSE_SERVICE_ID
-    runtime = Runtime.build(load_settings())
+        service = service_for_hook(runtime.services, hook) if isinstance(hook, str) else None
+        if service is None:
+            print(f"no service for hook {hook!r}; name one with --service", file=sys.stderr)
+            return 2
+        service_id = service.id
     result = invoke(runtime, service_id, body)
     json.dump(result.body, sys.stdout, indent=2)
     sys.stdout.write("\n")
@@ -97,6 +104,28 @@ def _feedback_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cms_check(args: argparse.Namespace) -> int:
+    """Which release of each CMS table the service would load with the current settings."""
+    from .coding.cms import load_tables, synthetic_tables
+
+    settings = load_settings()
+    tables = load_tables(settings.with_overrides(allow_synthetic_cms=True))  # report, do not refuse
+    for name, table in (("PTP", tables.ptp), ("MUE", tables.mue), ("MPFS", tables.mpfs)):
+        src = table.source
+        if src is None:
+            print(f"{name:<5} not loaded")
+            continue
+        note = "  SYNTHETIC test data, not a CMS release" if src.synthetic else ""
+        rejected = f", {len(src.rejected)} unreadable" if src.rejected else ""
+        print(f"{name:<5} release {src.release:<10} {src.rows} rows{rejected}  {src.path}{note}")
+    synthetic = synthetic_tables(tables)
+    if synthetic and not settings.development_mode and not settings.allow_synthetic_cms:
+        print(f"production mode will refuse to start on the synthetic {', '.join(synthetic)} table(s); "
+              "set ncci_ptp_path, ncci_mue_path and mpfs_rvu_path", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pumpcds", description="CDS Hooks service for implanted drug-pump visit coding")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,11 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8081)
     demo.set_defaults(func=_demo_fhir_server)
+    from .devtools.demo import add_command as add_demo_command
+
+    add_demo_command(sub)
     report = sub.add_parser("feedback-report", help="acceptance and override rates per rule and per override reason")
     report.add_argument("--since", type=_date, help="only cards and feedback on or after this UTC date (YYYY-MM-DD)")
     report.add_argument("--csv", help="also write the report as CSV to this path")
     report.add_argument("--database-url", help="database to read (default: the service's DATABASE_URL setting)")
     report.set_defaults(func=_feedback_report)
+    cms = sub.add_parser("cms", help="CMS NCCI/MUE/MPFS tables")
+    cms_sub = cms.add_subparsers(dest="cms_command", required=True)
+    cms_sub.add_parser("check", help="report which release of each CMS table is loaded").set_defaults(func=_cms_check)
     from .audit.cli import add_parser as add_audit_parser
 
     add_audit_parser(sub)

@@ -7,6 +7,8 @@ conventional ``DATABASE_URL`` and ``REDIS_URL``. Lists in the environment are co
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import logging
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -50,6 +52,17 @@ class Settings:
     max_prefetch_resources: int = 2000
     database_url: str = "sqlite:///instance/pumpcds.db"
     redis_url: str = ""
+    # Database limits: no call waits on the database longer than these (docs/deployment.md,
+    # "Failure behaviour"). PostgreSQL: connect timeout (whole seconds, libpq's minimum is 2) and statement timeout, the
+    # latter also enforced client-side; SQLite: how long a writer waits for another's lock.
+    database_connect_timeout_s: int = 2
+    database_statement_timeout_ms: int = 1000
+    sqlite_busy_timeout_ms: int = 5000
+    # Redis (jti replay store): connect and answer timeout.
+    redis_timeout_ms: int = 500
+    # Hook-call audit records waiting for the database (written in the background); beyond this
+    # many, records are dropped, counted in pumpcds_audit_records_dropped_total and logged.
+    audit_queue_size: int = 10000
     encounter_close_hook: str = DEFAULT_ENCOUNTER_CLOSE_HOOK
     # Payer policy profile used when the visit's Coverage matches no configured payer.
     default_payer_profile: str = "conservative"
@@ -58,10 +71,13 @@ class Settings:
     # Card wording and page templates (cards/README.md). Empty: the repository's cards/ next to
     # the service package, else ./cards (the container sets /app/cards).
     cards_dir: str = ""
-    # CMS NCCI/MUE/MPFS quarterly files; empty means the bundled synthetic test files are not used.
+    # CMS NCCI PTP / MUE / MPFS (PPRRVU) quarterly files (PTP: comma-separated parts). Empty: the
+    # bundled SYNTHETIC test tables are used (invented values; cards then say "test data"), which
+    # production mode refuses unless allow_synthetic_cms is true. `pumpcds cms check` shows what loads.
     ncci_ptp_path: str = ""
     ncci_mue_path: str = ""
     mpfs_rvu_path: str = ""
+    allow_synthetic_cms: bool = False
     # Licensed CPT descriptor file (AMA); without it cards use the project's own summaries.
     cpt_descriptor_path: str = ""
     # Site mapping of local codes onto the project's CodeSystem (YAML).
@@ -91,6 +107,34 @@ class Settings:
 
 
 _ENV_ALIASES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}
+# PUMPCDS_* variables read by something other than Settings (deploy/gunicorn.conf.py, this module).
+OTHER_ENV = frozenset({
+    "PUMPCDS_CONFIG", "PUMPCDS_BIND", "PUMPCDS_THREADS", "PUMPCDS_WORKER_TIMEOUT_S", "PUMPCDS_ACCESS_LOG",
+    "PUMPCDS_GUNICORN_LOG_LEVEL",
+})
+
+log = logging.getLogger("pumpcds.config")
+
+
+def env_names() -> dict[str, str]:
+    """Environment variable name -> setting name."""
+    return {_ENV_ALIASES.get(f.name, "PUMPCDS_" + f.name.upper()): f.name for f in fields(Settings)}
+
+
+def _check_env_names(environ: Mapping[str, str]) -> None:
+    """A PUMPCDS_* variable nobody reads is a typo that would silently leave a default in force:
+    one close to a known name stops the start ("did you mean"), any other is logged."""
+    known = set(env_names()) | OTHER_ENV
+    for name in sorted(environ):
+        if not name.startswith("PUMPCDS_") or name in known:
+            continue
+        bare = name.removeprefix("PUMPCDS_")
+        if bare in _ENV_ALIASES.values():
+            raise ConfigError(f"environment variable {name} is not read; did you mean {bare}?")
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        if close:
+            raise ConfigError(f"unknown environment variable {name}; did you mean {close[0]}?")
+        log.warning("environment variable %s is not a pumpcds setting and is ignored", name)
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -124,7 +168,9 @@ def _coerce_all(values: Mapping[str, Any]) -> dict[str, Any]:
     known = {f.name for f in fields(Settings)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        hints = [f"{u} (did you mean {m[0]}?)" if (m := difflib.get_close_matches(u, sorted(known), n=1, cutoff=0.8))
+                 else u for u in unknown]
+        raise ConfigError(f"unknown setting(s): {', '.join(hints)}")
     return {k: _coerce(k, v) for k, v in values.items()}
 
 
@@ -135,6 +181,7 @@ def load_settings(
 ) -> Settings:
     """Build the settings: defaults < file < environment < explicit overrides."""
     environ = os.environ if environ is None else environ
+    _check_env_names(environ)
     values: dict[str, Any] = {}
     path = path or environ.get("PUMPCDS_CONFIG")
     if path:
@@ -167,3 +214,15 @@ def _check(settings: Settings) -> None:
         raise ConfigError("public_base_url must be an absolute http(s) URL")
     if settings.fhir_time_budget_ms <= 0 or settings.max_body_bytes <= 0:
         raise ConfigError("time budget and body size limit must be positive")
+    from .store.engine import DatabaseUrlError, parse_database_url
+
+    try:
+        parse_database_url(settings.database_url)
+    except DatabaseUrlError as exc:
+        raise ConfigError(str(exc)) from None
+    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+    for name in ("database_connect_timeout_s", "database_statement_timeout_ms", "redis_timeout_ms",
+                 "audit_queue_size"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"{name} must be positive")

@@ -14,7 +14,9 @@ from .coding.engine import CodingEngine
 from .config import Settings
 from .fhir.client import Budget, FhirClient
 from .security.allowlist import fhir_server_allowed
+from .store.audit_queue import AuditQueue
 from .store.db import Store
+from .store.engine import DbTimeouts
 
 AuditSink = Callable[[dict[str, Any]], None]
 
@@ -29,6 +31,8 @@ class Runtime:
     audit_sinks: list[AuditSink] = field(default_factory=list)
     # audit and feedback database; None only for runtimes built without storage
     store: Store | None = None
+    # hook calls' audit records on their way to `store`, written off the request path
+    audit_queue: AuditQueue | None = None
 
     @classmethod
     def build(cls, settings: Settings, *, with_store: bool = True) -> "Runtime":
@@ -48,10 +52,21 @@ class Runtime:
         if with_store:
             # schema created or migrated now; if the database is down the service still starts
             # (hooks answer, /readyz says why it is not ready) and the store retries later
-            runtime.store = Store(settings.database_url)
+            runtime.store = Store(settings.database_url, timeouts=DbTimeouts.from_settings(settings))
             runtime.store.ensure_schema(force=True)
-            runtime.audit_sinks.append(runtime.store.audit_sink)
+            # the process that builds the app (gunicorn's master with preload_app) keeps no
+            # connection: each worker opens its own after the fork
+            runtime.store.engine.dispose()
+            runtime.audit_queue = AuditQueue(runtime.store, capacity=settings.audit_queue_size)
+            runtime.audit_sinks.append(runtime.audit_queue)
         return runtime
+
+    def close(self, timeout_s: float | None = None) -> None:
+        """Clean shutdown: store every queued audit record (bounded), then drop the connections."""
+        if self.audit_queue is not None:
+            self.audit_queue.close(timeout_s)
+        if self.store is not None:
+            self.store.dispose()
 
     def fhir_server_allowed(self, url: str) -> bool:
         s = self.settings

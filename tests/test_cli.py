@@ -111,7 +111,8 @@ def test_serve_starts_a_working_service(tmp_path):
                     pytest.fail("service did not start: " + (proc.stderr.read() if proc.poll() is not None else "timeout"))
                 time.sleep(0.2)
         assert resp.status_code == 200
-        assert {s["id"] for s in resp.json()["services"]} == {"pump-visit-coding-order-sign", "pump-visit-coding-encounter-close"}
+        assert {s["id"] for s in resp.json()["services"]} == {"pump-visit-coding-order-sign", "pump-visit-coding-encounter-discharge",
+                                                             "pump-visit-coding-encounter-close"}
     finally:
         proc.terminate()
         proc.wait(timeout=10)

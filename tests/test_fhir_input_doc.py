@@ -298,7 +298,9 @@ def test_every_pumpcds_concept_is_documented() -> None:
 def test_every_prefetch_template_is_listed_with_whether_it_is_required() -> None:
     text = DOC.read_text(encoding="utf-8")
     for service in build_services(load_settings(environ={})).values():
-        section = text.split(f"`{service.id}`:", 1)[1].split("\n\n", 2)[1]
+        heading = next(line for line in text.splitlines()
+                       if line.startswith("`") and line.endswith(":") and f"`{service.id}`" in line)
+        section = text.split(heading, 1)[1].split("\n\n", 2)[1]
         rows = {m.group(1): (m.group(2), m.group(3)) for m in
                 re.finditer(r"^\| `([^`]+)` \| `([^`]+)` \| (yes|no) \|", section, re.M)}
         assert rows == {t.key: (t.query, "yes" if t.required else "no") for t in service.prefetch}, service.id
@@ -331,7 +333,7 @@ def test_the_site_mapping_example_is_a_valid_mapping(tmp_path: Path) -> None:
 
 def encounter_close_body(resources: list[dict[str, Any]]) -> dict[str, Any]:
     """A hook call carrying each resource under the prefetch key whose template is meant for its type."""
-    service = build_services(load_settings(environ={}))["pump-visit-coding-encounter-close"]
+    service = build_services(load_settings(environ={}))["pump-visit-coding-encounter-discharge"]
     prefetch: dict[str, Any] = {}
     for template in service.prefetch:
         items = [r for r in resources if r["resourceType"] in template.types]
@@ -353,7 +355,7 @@ def whole_visit() -> list[dict[str, Any]]:
 
 def test_the_whole_visit_is_coded_right_and_fully_documented(client: Any) -> None:
     resources = whole_visit()
-    resp = client.post("/cds-services/pump-visit-coding-encounter-close", json=encounter_close_body(resources))
+    resp = client.post("/cds-services/pump-visit-coding-encounter-discharge", json=encounter_close_body(resources))
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert resp.get_json()["cards"] == []
 
@@ -361,7 +363,7 @@ def test_the_whole_visit_is_coded_right_and_fully_documented(client: Any) -> Non
 def test_the_whole_visit_without_its_charge_gets_the_code_proposed(client: Any) -> None:
     """The same visit minus the 62369 charge: the service must notice (so the empty answer above means something)."""
     resources = [r for r in whole_visit() if r.get("id") != "visit-62369"]
-    resp = client.post("/cds-services/pump-visit-coding-encounter-close", json=encounter_close_body(resources))
+    resp = client.post("/cds-services/pump-visit-coding-encounter-discharge", json=encounter_close_body(resources))
     assert resp.status_code == 200, resp.get_data(as_text=True)
     cards = resp.get_json()["cards"]
     proposals = [c for c in cards if c["extension"]["pumpcds"]["ruleId"] == "SEL-MATRIX"]

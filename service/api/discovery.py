@@ -9,5 +9,5 @@ bp = Blueprint("discovery", __name__)
 
 @bp.get("/cds-services")
 def discovery():  # type: ignore[no-untyped-def]
-    services = [entry for s in runtime().services.values() for entry in s.discovery_entries()]
+    services = [s.discovery_entry() for s in runtime().services.values()]
     return jsonify({"services": services})

@@ -22,6 +22,7 @@ log = logging.getLogger("pumpcds.feedback")
 bp = Blueprint("feedback", __name__)
 
 RETRY_AFTER_S = 30
+AUDIT_CATCH_UP_S = 0.5
 
 
 @bp.record
@@ -63,6 +64,10 @@ def feedback(service_id: str) -> tuple[Response, int]:
     items = check_feedback(json_body())
     if rt.store is None:
         return _unavailable()
+    if rt.audit_queue is not None:
+        # the cards of an answer given moments ago may still be on their way to the audit table;
+        # wait briefly so the feedback is traced to its rule (no wait when the queue is empty or the database failing)
+        rt.audit_queue.catch_up(AUDIT_CATCH_UP_S)
     try:
         rows = rt.store.store_feedback(service_id, items)
     except StoreUnavailable as exc:

@@ -95,7 +95,8 @@ def build_openapi(base_url: str, service_ids: list[str]) -> dict[str, Any]:
     def errors(*codes: int) -> dict[str, Any]:
         text = {
             400: "Invalid request; the OperationOutcome names the field",
-            401: "Missing or invalid client JWT",
+            401: "Missing or invalid client JWT; issue[0].details.coding names the class of failure "
+                 "(system http://pumpcds.org/fhir/CodeSystem/auth-failure; docs/security.md)",
             404: "Unknown service id",
             412: "Data the service needs could not be had from prefetch or the FHIR server",
             413: "Request body or prefetch too large",

@@ -30,6 +30,7 @@ TOPIC_SYSTEM = "http://pumpcds.org/fhir/CodeSystem/card-topic"
 OVERRIDE_SYSTEM = "http://pumpcds.org/fhir/CodeSystem/override-reason"
 OVERRIDE_CODESYSTEM = Path(__file__).parent / "terminology" / "override-reason.codesystem.json"
 MAX_SUMMARY = 139  # CDS Hooks: summary under 140 characters
+TEST_DATA_LABEL = "test data: synthetic CMS table, not a CMS release"
 SYSTEM_LABELS = {CPT_SYSTEM: "CPT", HCPCS_SYSTEM: "HCPCS", "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM"}
 _SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 # within one indicator: code changes first, then warnings, then documentation prompts, then input problems
@@ -104,10 +105,13 @@ class CardBuilder:
         rows = self.evidence_rows
         rule_url = f.rule.url or f"{self.base}/docs/rules/{f.rule.id}"
         code_in_table = bool(f.code and f.code in self.codes.codes)
+        # a finding resting on a bundled synthetic CMS table is test data, whatever the rule's status
+        label = (TEST_DATA_LABEL if f.params.get("test_data")
+                 else VERIFICATION.get(f.rule.verification, f.rule.verification))
         return {
             "rule": {"id": f.rule.id, "version": f.rule.version, "title": self.titles.get(f.rule.id, f.rule.id),
                      "verification": f.rule.verification,
-                     "verification_label": VERIFICATION.get(f.rule.verification, f.rule.verification),
+                     "verification_label": label,
                      "source": f.rule.source or "see the rule page", "url": MdSafe(rule_url)},
             "kind": f.kind.value,
             "severity": f.severity.value,

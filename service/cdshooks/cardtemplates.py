@@ -284,9 +284,13 @@ def _part(env: jinja2.Environment, spec: Mapping[str, Any], part: str, path: Pat
 
 
 def cards_dir(settings: Settings) -> Path:
-    """The configured cards_dir, else the repository's cards/ (beside the service package), else ./cards."""
+    """The configured cards_dir, else the installed package's copy (service/cards in the wheel),
+    else the repository's cards/ beside the service package (a source checkout), else ./cards."""
     if settings.cards_dir:
         return Path(settings.cards_dir)
-    beside = Path(__file__).resolve().parents[2] / "cards"
-    return beside if beside.is_dir() else Path.cwd() / "cards"
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "cards", package.parent / "cards"):
+        if candidate.is_dir():
+            return candidate
+    return Path.cwd() / "cards"
 

@@ -9,8 +9,11 @@ from ..config import Settings
 ORDER_SIGN = "order-sign"
 ENCOUNTER_DISCHARGE = "encounter-discharge"
 
+# One service per hook, each with its own id: discovery lists every id once (the sandbox keys
+# services by URL, so two entries with one id lose one of them). All share one engine.
 ORDER_SIGN_SERVICE_ID = "pump-visit-coding-order-sign"
-ENCOUNTER_CLOSE_SERVICE_ID = "pump-visit-coding-encounter-close"
+ENCOUNTER_DISCHARGE_SERVICE_ID = "pump-visit-coding-encounter-discharge"
+ENCOUNTER_CLOSE_SERVICE_ID = "pump-visit-coding-encounter-close"  # the configurable custom hook
 
 
 @dataclass(frozen=True)
@@ -22,12 +25,15 @@ class PrefetchTemplate:
     required: bool = False
     # Resource types this key may carry; anything else under the key is reported and ignored.
     types: tuple[str, ...] = ()
+    # Whether a card says so when this optional data could not be had. False only for context
+    # that earlier versions never read, so its absence cannot make an answer worse than before.
+    report_if_unavailable: bool = True
 
 
 @dataclass(frozen=True)
 class ServiceDefinition:
     id: str
-    hooks: tuple[str, ...]
+    hook: str
     title: str
     description: str
     required_context: tuple[str, ...]
@@ -36,21 +42,17 @@ class ServiceDefinition:
     # context fields holding FHIR Bundles of resources (order-sign's draftOrders)
     resource_context: tuple[str, ...] = field(default=())
 
-    def discovery_entries(self) -> list[dict[str, Any]]:
-        """One discovery entry per hook: the same id under several hooks is allowed by the spec."""
-        entries = []
-        for hook in self.hooks:
-            entry: dict[str, Any] = {
-                "hook": hook,
-                "id": self.id,
-                "title": self.title,
-                "description": self.description,
-                "prefetch": {t.key: t.query for t in self.prefetch},
-            }
-            if self.usage_requirements:
-                entry["usageRequirements"] = self.usage_requirements
-            entries.append(entry)
-        return entries
+    def discovery_entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "hook": self.hook,
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "prefetch": {t.key: t.query for t in self.prefetch},
+        }
+        if self.usage_requirements:
+            entry["usageRequirements"] = self.usage_requirements
+        return entry
 
     def template(self, key: str) -> PrefetchTemplate | None:
         return next((t for t in self.prefetch if t.key == key), None)
@@ -91,6 +93,15 @@ _ORDER_SIGN_PREFETCH = (
         f"MedicationAdministration?patient={_PATIENT}&_sort=-effective-time&_count=50",
         types=("MedicationAdministration", "Medication"),
     ),
+    # Orders of the visit signed before this one (e.g. the pump check signed at check-in while
+    # the refill drug is signed now): read with the drafts, so a wrong or duplicate code on them
+    # is seen too. Edits are only ever suggested on the drafts being signed.
+    PrefetchTemplate(
+        "orders",
+        f"ServiceRequest?patient={_PATIENT}&status=active,completed&_sort=-authored&_count=50",
+        types=("ServiceRequest",),
+        report_if_unavailable=False,
+    ),
     *_SHARED_PREFETCH,
 )
 
@@ -117,7 +128,7 @@ _ENCOUNTER_CLOSE_PREFETCH = (
 def build_services(settings: Settings) -> dict[str, ServiceDefinition]:
     order_sign = ServiceDefinition(
         id=ORDER_SIGN_SERVICE_ID,
-        hooks=(ORDER_SIGN,),
+        hook=ORDER_SIGN,
         title="Implanted drug pump visit: coding check at signing",
         description=(
             "When you sign orders for a visit to an implanted intrathecal or epidural drug pump "
@@ -133,20 +144,36 @@ def build_services(settings: Settings) -> dict[str, ServiceDefinition]:
             "or from fhirServer with fhirAuthorization."
         ),
     )
-    encounter_close = ServiceDefinition(
-        id=ENCOUNTER_CLOSE_SERVICE_ID,
-        hooks=(ENCOUNTER_DISCHARGE, settings.encounter_close_hook),
-        title="Implanted drug pump visit: coding check at encounter close",
-        description=(
-            "When a pump-management encounter is closed, reviews the whole visit (pump, what was "
-            "done, who did it, charges entered) and proposes the correct charge for the pump "
-            "service, removes charges that are bundled into it and lists missing documentation."
-        ),
+    close_description = (
+        "reviews the whole visit (pump, what was done, who did it, charges entered) and proposes "
+        "the correct charge for the pump service, removes charges that are bundled into it and "
+        "lists missing documentation."
+    )
+    close_requirements = (
+        "Needs the Encounter, the patient's implanted pump (Device) and the encounter's "
+        "Procedures, from prefetch or from fhirServer with fhirAuthorization."
+    )
+    encounter_discharge = ServiceDefinition(
+        id=ENCOUNTER_DISCHARGE_SERVICE_ID,
+        hook=ENCOUNTER_DISCHARGE,
+        title="Implanted drug pump visit: coding check at encounter discharge",
+        description="When a pump-management encounter is discharged, " + close_description,
         required_context=("userId", "patientId", "encounterId"),
         prefetch=_ENCOUNTER_CLOSE_PREFETCH,
-        usage_requirements=(
-            "Needs the Encounter, the patient's implanted pump (Device) and the encounter's "
-            "Procedures, from prefetch or from fhirServer with fhirAuthorization."
-        ),
+        usage_requirements=close_requirements,
     )
-    return {s.id: s for s in (order_sign, encounter_close)}
+    encounter_close = ServiceDefinition(
+        id=ENCOUNTER_CLOSE_SERVICE_ID,
+        hook=settings.encounter_close_hook,
+        title="Implanted drug pump visit: coding check at encounter close",
+        description="When a pump-management encounter is closed (custom hook), " + close_description,
+        required_context=("userId", "patientId", "encounterId"),
+        prefetch=_ENCOUNTER_CLOSE_PREFETCH,
+        usage_requirements=close_requirements,
+    )
+    return {s.id: s for s in (order_sign, encounter_discharge, encounter_close)}
+
+
+def service_for_hook(services: dict[str, ServiceDefinition], hook: str) -> ServiceDefinition | None:
+    """The one service registered for this hook (ids are unique and so are hooks)."""
+    return next((s for s in services.values() if s.hook == hook), None)

@@ -97,12 +97,8 @@ def check_request(service: ServiceDefinition, body: Any) -> HookRequest:
     if problem:
         raise ApiError(400, problem[1], problem[0])
     hook = body["hook"]
-    if hook not in service.hooks:
-        raise ApiError(
-            400,
-            f"hook '{hook}' does not match service '{service.id}', which serves {', '.join(service.hooks)}",
-            "hook",
-        )
+    if hook != service.hook:
+        raise ApiError(400, f"hook '{hook}' does not match service '{service.id}', which serves {service.hook}", "hook")
     schema = "context-order-sign" if hook == ORDER_SIGN else "context-encounter"
     problem = first_error(schema, body["context"], "context")
     if problem:

@@ -316,6 +316,13 @@ def _billed(run: _Run) -> list[ChosenCode]:
     return [c for c in run.visit.codes if c.billed and c.system in ("cpt", "hcpcs") and c.code not in removed]
 
 
+def _test_data(table: Any) -> dict[str, str]:
+    """`test_data` param on a finding that rests on a bundled synthetic CMS table (not a CMS
+    release): its card must say so and never call itself verified."""
+    source = getattr(table, "source", None)
+    return {"test_data": source.kind} if source is not None and source.synthetic else {}
+
+
 def _ncci_ptp(run: _Run, rule: Rule) -> None:
     billed = {c.code: c for c in _billed(run)}
     if len(billed) < 2:
@@ -327,7 +334,8 @@ def _ncci_ptp(run: _Run, rule: Rule) -> None:
             continue
         col1, col2 = billed[edit.column1], billed[edit.column2]
         common = dict(column1=edit.column1, column2=edit.column2, modifier_indicator=edit.modifier_indicator,
-                      file_release=run.rs.cms.ptp.source.release if run.rs.cms.ptp.source else None)
+                      file_release=run.rs.cms.ptp.source.release if run.rs.cms.ptp.source else None,
+                      **_test_data(run.rs.cms.ptp))
         evidence = run.visit.evidence_for(f"code:{edit.column1}", f"code:{edit.column2}")
         if edit.modifier_indicator == "0":
             run.findings.append(_finding(run, rule, FindingKind.DROP_CODE, code=edit.column1, replaces=[edit.column2],
@@ -347,7 +355,8 @@ def _ncci_mue(run: _Run, rule: Rule) -> None:
             continue
         run.findings.append(_finding(run, rule, FindingKind.REPLACE_CODE, code=c.code, replaces=[c.code],
                                      units=value, affected=c.carriers, evidence=run.visit.evidence_for(f"code:{c.code}"),
-                                     billed_units=str(c.units), mue=str(value), mai=mai))
+                                     billed_units=str(c.units), mue=str(value), mai=mai,
+                                     **(_test_data(run.rs.cms.mue) if limit is not None else {})))
 
 
 def _modifier_indicators(run: _Run, rule: Rule) -> None:
@@ -358,7 +367,7 @@ def _modifier_indicators(run: _Run, rule: Rule) -> None:
             run.findings.append(_finding(run, rule, FindingKind.WARNING, severity=rule.severity, code=c.code,
                                          modifiers=[modifier], affected=c.carriers,
                                          evidence=run.visit.evidence_for(f"code:{c.code}"),
-                                         indicator=name, indicator_value=value))
+                                         indicator=name, indicator_value=value, **_test_data(run.rs.cms.mpfs)))
 
 
 def _em_same_day(run: _Run, rule: Rule) -> None:

@@ -122,11 +122,32 @@ def normalize_resource(raw: dict[str, Any], draft_order: bool = False) -> tuple[
     if draft_order and data.get("resourceType") in _REQUEST_TYPES and not data.get("intent"):
         data = {**data, "intent": "order"}
         repairs.append("draft order without intent read as intent 'order'")
+    if (draft_order and data.get("resourceType") == "MedicationRequest"
+            and "medicationCodeableConcept" not in data and "medicationReference" not in data):
+        # a drug order still being filled in (the sandbox signs one when no drug is chosen): the
+        # drug is unknown, and said so; its date and route still count
+        data = {**data, "medicationCodeableConcept": {"text": "no medication named in the draft order"}}
+        repairs.append("draft MedicationRequest without a medication read as one for an unnamed drug")
     if data.get("resourceType") == "Bundle" and not data.get("type"):
         data = {**data, "type": "collection"}
         repairs.append("Bundle without type read as a collection")
     cleaned = _clean(data, None, repairs, "")
     return cleaned, repairs
+
+
+def wrap_in_list(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> None:
+    """An object where R4 wants a list becomes a one-item list (the sandbox sends its
+    MedicationRequest.category that way); the meaning is unambiguous. In place."""
+    for loc in locs:
+        node: Any = data
+        for part in loc[:-1]:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        if isinstance(node, dict) and isinstance(node.get(loc[-1]), dict):
+            node[loc[-1]] = [node[loc[-1]]]
 
 
 def drop_paths(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> None:

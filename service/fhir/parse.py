@@ -8,7 +8,7 @@ from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from ..jsondepth import DEFAULT_MAX_DEPTH, too_deep
-from .normalize import drop_paths, normalize_resource
+from .normalize import drop_paths, normalize_resource, wrap_in_list
 from .resources import ResourceIssue
 
 # The resource types the facts builder reads. Everything else is ignored without parsing.
@@ -78,15 +78,20 @@ def parse_resource(
         return None, []
     cls = get_fhir_model_class(rtype)
     issues: list[ResourceIssue] = []
-    for attempt in range(2):
+    for attempt in range(3):
         try:
             model = cls.model_validate(data)
         except ValidationError as exc:
             errors = exc.errors()
             extra = [e["loc"] for e in errors if e.get("type") == "extra_forbidden"]
-            if attempt == 0 and extra and len(extra) == len(errors):
+            single = [e["loc"] for e in errors if e.get("type") == "list_type" and isinstance(e.get("input"), dict)]
+            if attempt < 2 and (extra or single) and len(extra) + len(single) == len(errors):
                 drop_paths(data, extra)
-                repairs.append("ignored unknown element(s): " + ", ".join(".".join(map(str, l)) for l in extra[:5]))
+                wrap_in_list(data, single)
+                if extra:
+                    repairs.append("ignored unknown element(s): " + ", ".join(".".join(map(str, l)) for l in extra[:5]))
+                if single:
+                    repairs.append("single object read as a list: " + ", ".join(".".join(map(str, l)) for l in single[:5]))
                 continue
             return None, [ResourceIssue(location, rtype, rid, "not valid FHIR R4: " + _summarise(errors))]
         except (TypeError, ValueError) as exc:  # defensive: odd input the models choke on

@@ -143,6 +143,8 @@ class PrefetchResolver:
             if result.problem:
                 if template is not None and template.required:
                     missing.append(f"{result.key}: {result.problem}")
+                elif template is not None and not template.report_if_unavailable:
+                    continue
                 else:
                     visit.unavailable.append(f"{result.key}: {result.problem}")
                 continue

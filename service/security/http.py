@@ -13,18 +13,14 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..config import Settings
-from .jwt_auth import AuthFailure, ClientAuthenticator, bearer_token
-from .replay import ReplayStoreUnavailable
+from .jwt_auth import FAILURE_CLASSES, AuthFailure, ClientAuthenticator, bearer_token
+from .replay import RETRY_AFTER_S, ReplayStoreUnavailable
 
 log = logging.getLogger("pumpcds.security")
 
 PROTECTED_ROOT = "/cds-services"
 
-# The same body for every authentication failure: the reason goes to the log only.
-UNAUTHORIZED_BODY = {
-    "resourceType": "OperationOutcome",
-    "issue": [{"severity": "error", "code": "login", "diagnostics": "authentication required"}],
-}
+AUTH_FAILURE_SYSTEM = "http://pumpcds.org/fhir/CodeSystem/auth-failure"
 UNAVAILABLE_BODY = {
     "resourceType": "OperationOutcome",
     "issue": [{"severity": "error", "code": "transient", "diagnostics": "authentication temporarily unavailable"}],
@@ -59,19 +55,42 @@ def install_client_auth(app: Flask, settings: Settings) -> ClientAuthenticator |
             client = authenticator.verify(token, endpoint_audience(settings, request.path))
         except AuthFailure as failure:
             g.auth_failure = failure.reason
-            log.warning("client JWT rejected: %s", failure.reason)
-            resp = jsonify(UNAUTHORIZED_BODY)
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="cds-services"'
+            log.warning("client JWT rejected (%s): %s", failure.kind, failure.reason)
+            resp = jsonify(unauthorized_body(failure.kind))
+            resp.headers["WWW-Authenticate"] = www_authenticate(failure.kind)
             return resp, 401
         except ReplayStoreUnavailable as exc:
             log.error("client JWT not checked: %s", exc)
-            return jsonify(UNAVAILABLE_BODY), 503
+            unavailable = jsonify(UNAVAILABLE_BODY)
+            unavailable.headers["Retry-After"] = str(RETRY_AFTER_S)
+            return unavailable, 503
         g.client_iss = client.iss
         g.client_tenant = client.tenant
         return None
 
     _install_streamed_body_limit(app)
     return authenticator
+
+
+def unauthorized_body(kind: str) -> dict[str, object]:
+    """The 401 body: the failure's class and its fixed sentence, never the log reason."""
+    message = FAILURE_CLASSES[kind]
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{
+            "severity": "error",
+            "code": "login",
+            "details": {"coding": [{"system": AUTH_FAILURE_SYSTEM, "code": kind}], "text": message},
+            "diagnostics": f"authentication failed: {message}",
+        }],
+    }
+
+
+def www_authenticate(kind: str) -> str:
+    """RFC 6750 section 3: no error code when no token was sent, else invalid_token."""
+    if kind == "missing-token":
+        return 'Bearer realm="cds-services"'
+    return f'Bearer realm="cds-services", error="invalid_token", error_description="{FAILURE_CLASSES[kind]}"'
 
 
 def _install_streamed_body_limit(app: Flask) -> None:

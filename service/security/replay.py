@@ -10,14 +10,14 @@ import hashlib
 import logging
 import threading
 import time
-from pathlib import Path
 from typing import Callable, Protocol
 
-from sqlalchemy import Column, Float, Index, String, Table, create_engine, delete, insert
+from sqlalchemy import Column, Float, Index, String, Table, delete, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..config import ConfigError, Settings
+from ..store.engine import DbTimeouts, bounded, make_engine
 from ..store.schema import metadata
 
 log = logging.getLogger("pumpcds.security")
@@ -33,8 +33,31 @@ jwt_replay = Table(
 REPLAY_STORES = ("auto", "memory", "database", "redis")
 
 
+# After a failed call the shared store is not asked again for this long: calls in the meantime
+# are refused at once (503 + Retry-After) instead of each waiting out a timeout.
+RETRY_AFTER_S = 2
+
+
 class ReplayStoreUnavailable(Exception):
     """The shared replay store did not answer; the call cannot be authenticated safely."""
+
+
+class _Breaker:
+    """Fail fast while a store is known to be down: one probe per `RETRY_AFTER_S`."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._open_until = float("-inf")
+        self._reason = ""
+
+    def check(self) -> None:
+        if self._clock() < self._open_until:
+            raise ReplayStoreUnavailable(f"{self._reason}; not retried for {RETRY_AFTER_S} s")
+
+    def failed(self, reason: str) -> ReplayStoreUnavailable:
+        self._open_until = self._clock() + RETRY_AFTER_S
+        self._reason = reason
+        return ReplayStoreUnavailable(reason)
 
 
 class ReplayCache(Protocol):
@@ -64,24 +87,18 @@ class MemoryReplayCache:
             return True
 
 
-def _engine_for(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        raw = url.split("///", 1)[-1]
-        if raw and raw != ":memory:":
-            Path(raw).parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(url, connect_args={"timeout": 15})
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
-
-
 class DatabaseReplayCache:
     """jtis in the service's database, shared by every worker that uses it."""
 
     def __init__(self, engine: Engine, clock: Callable[[], float] = time.time) -> None:
         self.engine = engine
         self._clock = clock
+        self._breaker = _Breaker()
         self._inserts = 0
         self._table_ready = False
         self._ensure_table()
+        # built at start (in gunicorn's master): keep no connection, each worker opens its own
+        self.engine.dispose()
 
     def _ensure_table(self) -> None:
         """Create `jwt_replay` if missing (also when the store module's own migration has not run)."""
@@ -89,7 +106,8 @@ class DatabaseReplayCache:
             return
         for attempt in range(2):  # a second worker may be creating it at the same moment
             try:
-                metadata.create_all(self.engine, tables=[jwt_replay])
+                with bounded(self.engine, begin=True) as conn:
+                    metadata.create_all(conn, tables=[jwt_replay])
                 self._table_ready = True
                 return
             except OperationalError as exc:
@@ -97,20 +115,21 @@ class DatabaseReplayCache:
                     log.error("jwt_replay table not available yet (%s); calls are refused until it is", type(exc).__name__)
 
     @classmethod
-    def from_url(cls, url: str) -> "DatabaseReplayCache":
-        return cls(_engine_for(url))
+    def from_url(cls, url: str, timeouts: DbTimeouts | None = None) -> "DatabaseReplayCache":
+        return cls(make_engine(url, timeouts, pool_size=2))
 
     def first_use(self, iss: str, jti: str, ttl_s: float) -> bool:
         key, now = replay_key(iss, jti), self._clock()
+        self._breaker.check()
         self._ensure_table()
         try:
-            with self.engine.begin() as conn:
+            with bounded(self.engine, begin=True) as conn:
                 conn.execute(delete(jwt_replay).where(jwt_replay.c.jti_hash == key, jwt_replay.c.expires_at <= now))
                 conn.execute(insert(jwt_replay).values(jti_hash=key, expires_at=now + max(ttl_s, 1.0)))
         except IntegrityError:
             return False
         except SQLAlchemyError as exc:
-            raise ReplayStoreUnavailable(f"database replay store failed ({type(exc).__name__})") from None
+            raise self._breaker.failed(f"database replay store failed ({type(exc).__name__})") from None
         self._inserts += 1
         if self._inserts % 500 == 0:
             self._purge(now)
@@ -118,26 +137,34 @@ class DatabaseReplayCache:
 
     def _purge(self, now: float) -> None:
         try:
-            with self.engine.begin() as conn:
+            with bounded(self.engine, begin=True) as conn:
                 conn.execute(delete(jwt_replay).where(jwt_replay.c.expires_at <= now))
         except SQLAlchemyError:
             log.warning("purging expired jtis failed; will retry later")
 
 
 class RedisReplayCache:
-    def __init__(self, url: str, prefix: str = "pumpcds:jti:") -> None:
-        import redis
+    def __init__(self, url: str, prefix: str = "pumpcds:jti:", timeout_s: float = 0.5) -> None:
+        try:
+            import redis
+        except ImportError:
+            raise ConfigError("REDIS_URL is set but the Redis client is not installed; "
+                              "install the extra: pip install 'pumpcds[redis]'") from None
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        # no retries: a hung Redis costs one timeout, then the breaker answers at once
+        self._redis = redis.Redis.from_url(url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                                           retry_on_timeout=False, retry=None)
         self._prefix = prefix
+        self._breaker = _Breaker()
 
     def first_use(self, iss: str, jti: str, ttl_s: float) -> bool:
         import redis
 
+        self._breaker.check()
         try:
             stored = self._redis.set(self._prefix + replay_key(iss, jti), b"1", nx=True, ex=max(int(ttl_s) + 1, 1))
         except redis.RedisError as exc:
-            raise ReplayStoreUnavailable(f"redis replay store failed ({type(exc).__name__})") from None
+            raise self._breaker.failed(f"redis replay store failed ({type(exc).__name__})") from None
         return bool(stored)
 
 
@@ -151,7 +178,7 @@ def replay_cache_for(settings: Settings) -> ReplayCache:
     if choice == "redis":
         if not settings.redis_url:
             raise ConfigError("jwt_replay_store is 'redis' but REDIS_URL is not set")
-        return RedisReplayCache(settings.redis_url)
+        return RedisReplayCache(settings.redis_url, timeout_s=settings.redis_timeout_ms / 1000)
     if choice == "database":
-        return DatabaseReplayCache.from_url(settings.database_url)
+        return DatabaseReplayCache.from_url(settings.database_url, DbTimeouts.from_settings(settings))
     return MemoryReplayCache()

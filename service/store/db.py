@@ -16,7 +16,7 @@ from sqlalchemy import Engine, and_, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import tables
-from .engine import make_engine, ping
+from .engine import DbTimeouts, bounded, describe, make_engine, ping
 from .migrate import migrate, utcnow
 
 log = logging.getLogger("pumpcds.store")
@@ -58,6 +58,38 @@ def _utc_naive(text: str) -> datetime | None:
         return None
 
 
+def _audit_row(record: dict[str, Any]) -> tuple[dict[str, Any], datetime, str]:
+    created = _utc_naive(str(record.get("timestamp") or "")) or utcnow()
+    service_id = str(record.get("service_id") or "")[:_ID_MAX]
+    row = {
+        "created_at": created,
+        "hook_instance": _clip(record.get("hook_instance"), 200),
+        "service_id": service_id,
+        "status": int(record.get("status") or 0),
+        "rule_ids": [str(r) for r in record.get("rule_ids") or ()],
+        "codes_recommended": [str(c) for c in record.get("codes_recommended") or ()],
+        "card_uuids": [str(c) for c in record.get("card_uuids") or ()],
+        "latency_ms": float(record.get("latency_ms") or 0.0),
+        "fhir_calls": int(record.get("fhir_calls") or 0),
+        "fhir_failures": int(record.get("fhir_failures") or 0),
+    }
+    return row, created, service_id
+
+
+def failure_cause(exc: BaseException) -> str:
+    """Why a database step failed, in a few words and without the URL or any row data:
+    the exception class plus the driver's first line when it is a connection-level reason."""
+    orig = getattr(exc, "orig", None) or exc.__cause__
+    text = str(orig or "").strip().splitlines()[0] if str(orig or "").strip() else ""
+    for marker in ("Connection refused", "timeout expired", "could not translate host name", "no answer within",
+                   "server closed the connection", "canceling statement due to statement timeout",
+                   "Name or service not known", "password authentication failed", "does not exist",
+                   "database is locked", "unable to open database file"):
+        if marker.lower() in text.lower():
+            return f"{type(exc).__name__}: {marker}"
+    return type(exc).__name__
+
+
 def audit_card_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """Per-card rows of an audit record (ids only)."""
     rows = []
@@ -75,25 +107,25 @@ def audit_card_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 class Store:
-    """One database, shared by every request of a worker (SQLAlchemy's pool is thread-safe)."""
+    """One database, shared by every request of a worker (SQLAlchemy's pool is thread-safe).
+
+    Every database step runs under `bounded()` (engine.py): a database that hangs costs the
+    caller at most the configured statement timeout, never a stalled worker.
+    """
 
     # After a failed migration, retry at most this often (seconds) so a dead database is not
     # hammered by every request.
     RETRY_SCHEMA_S = 5.0
-    # After a failed audit write, hook calls skip the audit for this long (seconds): with an
-    # unreachable database each write would otherwise wait out the connect timeout in the
-    # clinician's request. At most one call per worker per pause pays that wait.
-    AUDIT_PAUSE_S = 5.0
 
-    def __init__(self, url: str, engine: Engine | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, url: str, engine: Engine | None = None, clock: Callable[[], float] = time.monotonic,
+                 timeouts: DbTimeouts | None = None) -> None:
         self.url = url
-        self.engine = engine or make_engine(url)
+        self.engine = engine or make_engine(url, timeouts)
+        self.where = describe(url)
         self._clock = clock
         self._schema_ready = False
         self._last_attempt = float("-inf")
         self._lock = threading.Lock()
-        self._audit_paused_until = float("-inf")
-        self._audit_skipped = 0
 
     # -- schema ---------------------------------------------------------------------------------
 
@@ -111,7 +143,8 @@ class Store:
             try:
                 migrate(self.engine)
             except SQLAlchemyError as exc:
-                log.error("database not available for migration (%s); retrying later", type(exc).__name__)
+                log.error("database at %s not available for migration (%s); retrying later",
+                          self.where, failure_cause(exc))
                 return False
             self._schema_ready = True
             return True
@@ -125,59 +158,34 @@ class Store:
         try:
             ping(self.engine)
         except SQLAlchemyError as exc:
-            raise StoreUnavailable(type(exc).__name__) from None
+            raise StoreUnavailable(failure_cause(exc)) from None
         self._require_schema()
 
     # -- audit ----------------------------------------------------------------------------------
 
     def write_audit(self, record: dict[str, Any]) -> int:
         """Store one hook call's audit record and its cards; return the audit row id."""
-        self._require_schema()
-        created = _utc_naive(str(record.get("timestamp") or "")) or utcnow()
-        service_id = str(record.get("service_id") or "")[:_ID_MAX]
-        row = {
-            "created_at": created,
-            "hook_instance": _clip(record.get("hook_instance"), 200),
-            "service_id": service_id,
-            "status": int(record.get("status") or 0),
-            "rule_ids": [str(r) for r in record.get("rule_ids") or ()],
-            "codes_recommended": [str(c) for c in record.get("codes_recommended") or ()],
-            "card_uuids": [str(c) for c in record.get("card_uuids") or ()],
-            "latency_ms": float(record.get("latency_ms") or 0.0),
-            "fhir_calls": int(record.get("fhir_calls") or 0),
-            "fhir_failures": int(record.get("fhir_failures") or 0),
-        }
-        cards = audit_card_rows(record)
-        try:
-            with self.engine.begin() as conn:
-                audit_id = conn.execute(insert(tables.audit_record).values(**row)).inserted_primary_key[0]
-                if cards:
-                    conn.execute(insert(tables.audit_card), [
-                        {**card, "audit_id": audit_id, "created_at": created, "service_id": service_id}
-                        for card in cards
-                    ])
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(type(exc).__name__) from None
-        return int(audit_id)
+        return self.write_audits([record])[0]
 
-    def audit_sink(self, record: dict[str, Any]) -> None:
-        """`Runtime.audit_sinks` entry: a failed write is logged with ids only and never raises;
-        after a failure the audit pauses for `AUDIT_PAUSE_S` (skipped records are counted and logged)."""
-        ids = (str(record.get("service_id"))[:_ID_MAX], str(record.get("hook_instance"))[:64])
-        if self._clock() < self._audit_paused_until:
-            self._audit_skipped += 1
-            return
+    def write_audits(self, records: list[dict[str, Any]]) -> list[int]:
+        """Store hook calls' audit records and their cards in one transaction (all or none)."""
+        self._require_schema()
+        ids: list[int] = []
         try:
-            self.write_audit(record)
-        except Exception as exc:  # the clinician's answer never depends on the audit write
-            self._audit_paused_until = self._clock() + self.AUDIT_PAUSE_S
-            reason = str(exc) if isinstance(exc, StoreUnavailable) else type(exc).__name__
-            log.error("audit write failed (%s) service=%s hookInstance=%s; audit paused for %.0f s",
-                      reason, *ids, self.AUDIT_PAUSE_S)
-            return
-        if self._audit_skipped:
-            log.error("%d audit record(s) were not written while the database was unavailable", self._audit_skipped)
-            self._audit_skipped = 0
+            with bounded(self.engine, begin=True) as conn:
+                for record in records:
+                    row, created, service_id = _audit_row(record)
+                    audit_id = conn.execute(insert(tables.audit_record).values(**row)).inserted_primary_key[0]
+                    cards = audit_card_rows(record)
+                    if cards:
+                        conn.execute(insert(tables.audit_card), [
+                            {**card, "audit_id": audit_id, "created_at": created, "service_id": service_id}
+                            for card in cards
+                        ])
+                    ids.append(int(audit_id))
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(failure_cause(exc)) from None
+        return ids
 
     def card_origin(self, card_uuid: str, service_id: str | None = None) -> CardOrigin | None:
         """The rule behind a card this service issued, or None when no audit row has the uuid."""
@@ -187,10 +195,10 @@ class Store:
         if service_id is not None:
             where = and_(where, c.service_id == service_id[:_ID_MAX])
         try:
-            with self.engine.connect() as conn:
+            with bounded(self.engine) as conn:
                 row = conn.execute(select(c.rule_id, c.rule_version).where(where).order_by(c.id.desc()).limit(1)).first()
         except SQLAlchemyError as exc:
-            raise StoreUnavailable(type(exc).__name__) from None
+            raise StoreUnavailable(failure_cause(exc)) from None
         return None if row is None else CardOrigin(row.rule_id, row.rule_version)
 
     def rule_of_card(self, card_uuid: str) -> str | None:
@@ -206,7 +214,7 @@ class Store:
         received = utcnow()
         c = tables.audit_card.c
         try:
-            with self.engine.begin() as conn:
+            with bounded(self.engine, begin=True) as conn:
                 uuids = sorted({str(item["card"])[:_CARD_MAX] for item in items})
                 origins: dict[str, CardOrigin] = {}
                 if uuids:
@@ -221,7 +229,7 @@ class Store:
                 if rows:
                     conn.execute(insert(tables.feedback_item), rows)
         except SQLAlchemyError as exc:
-            raise StoreUnavailable(type(exc).__name__) from None
+            raise StoreUnavailable(failure_cause(exc)) from None
         return rows
 
     @staticmethod

@@ -11,9 +11,28 @@ def test_discovery_lists_order_sign_and_encounter_close_services(client):
     body = resp.get_json()
     assert list(validator("discovery").iter_errors(body)) == []
     hooks = {(s["id"], s["hook"]) for s in body["services"]}
-    assert ("pump-visit-coding-order-sign", "order-sign") in hooks
-    assert ("pump-visit-coding-encounter-close", "encounter-discharge") in hooks
-    assert ("pump-visit-coding-encounter-close", "org.pumpcds.encounter-close") in hooks
+    assert hooks == {
+        ("pump-visit-coding-order-sign", "order-sign"),
+        ("pump-visit-coding-encounter-discharge", "encounter-discharge"),
+        ("pump-visit-coding-encounter-close", "org.pumpcds.encounter-close"),
+    }
+
+
+def test_discovery_ids_are_unique_one_service_per_hook(client):
+    """The sandbox keys services by URL ({discovery}/{id}): a repeated id loses a service."""
+    services = client.get("/cds-services").get_json()["services"]
+    ids = [s["id"] for s in services]
+    hooks = [s["hook"] for s in services]
+    assert len(ids) == len(set(ids)) and len(hooks) == len(set(hooks))
+    assert "patient-view" not in hooks  # nothing to say on opening a chart (docs: not registered)
+
+
+def test_a_service_refuses_another_services_hook(client):
+    body = {"hook": "encounter-discharge", "hookInstance": "d8a1f0c2-0b5e-4a57-9a3c-1f0e2d3c4b5a",
+            "context": {"userId": "Practitioner/p1", "patientId": "pat-1", "encounterId": "enc-1"}}
+    resp = client.post("/cds-services/pump-visit-coding-encounter-close", json=body)
+    assert resp.status_code == 400
+    assert "serves org.pumpcds.encounter-close" in resp.get_json()["issue"][0]["diagnostics"]
 
 
 def test_custom_hook_name_is_configurable(settings):

@@ -36,7 +36,9 @@ def issue_cards(app, client, specs):
 
 
 def engine_of(app):
-    return app.extensions["pumpcds"].store.engine
+    runtime = app.extensions["pumpcds"]
+    assert runtime.audit_queue.flush(timeout_s=10)
+    return runtime.store.engine
 
 
 def feedback_count(client, rule: str, outcome: str) -> float:
@@ -140,6 +142,9 @@ def test_database_down_hook_still_answers_and_feedback_is_503_with_retry_after(s
     assert int(resp.headers["Retry-After"]) > 0
     body = resp.get_json()
     assert body["resourceType"] == "OperationOutcome" and body["issue"][0]["code"] == "transient"
+    runtime = app.extensions["pumpcds"]
+    runtime.close(timeout_s=0)  # shutting down with the database still down: the record is counted
+    assert runtime.audit_queue.dropped == 1
 
 
 def test_write_failure_after_start_is_503_and_the_client_can_retry(app, client):

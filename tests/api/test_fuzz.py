@@ -189,7 +189,7 @@ def check(resp: Any, what: list[str], errors: list[str]) -> None:
 def endpoint(app: Any, hook: Any, other: bool) -> str:
     services = app.extensions["pumpcds"].services
     ids = sorted(services)
-    own = next((sid for sid in ids if hook in services[sid].hooks), ids[0])
+    own = next((sid for sid in ids if services[sid].hook == hook), ids[0])
     return "/cds-services/" + (next(sid for sid in ids if sid != own) if other else own)
 
 

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 ORDER_SIGN = "/cds-services/pump-visit-coding-order-sign"
-ENCOUNTER_CLOSE = "/cds-services/pump-visit-coding-encounter-close"
+ENCOUNTER_CLOSE = "/cds-services/pump-visit-coding-encounter-discharge"
 
 
 def order_sign_body(**changes):

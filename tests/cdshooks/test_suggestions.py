@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
-from service.cdshooks.services import ENCOUNTER_CLOSE_SERVICE_ID, ORDER_SIGN_SERVICE_ID
+from service.cdshooks.services import ENCOUNTER_DISCHARGE_SERVICE_ID, ORDER_SIGN_SERVICE_ID
 from service.cdshooks.suggestions import MODIFIER_EXT
 
 CPT = "http://www.ama-assn.org/go/cpt"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 P = "http://pumpcds.org/fhir/CodeSystem/pump-visit"
 ORDER_URL = f"/cds-services/{ORDER_SIGN_SERVICE_ID}"
-CLOSE_URL = f"/cds-services/{ENCOUNTER_CLOSE_SERVICE_ID}"
+CLOSE_URL = f"/cds-services/{ENCOUNTER_DISCHARGE_SERVICE_ID}"
 DEVICE = {"resourceType": "Device", "id": "pump", "status": "active", "patient": {"reference": "Patient/pt"},
           "deviceName": [{"name": "SynchroMed II", "type": "model-name"}]}
 NURSE = {"resourceType": "Practitioner", "id": "rn", "qualification": [

@@ -241,7 +241,7 @@ def test_gunicorn_config_values(monkeypatch):
     assert conf["bind"] == f"0.0.0.0:{gunicorn_port()}"
     assert conf["workers"] >= 2
     assert conf["timeout"] < 30  # well below what an EHR waits before giving up on a service
-    assert conf["wsgi_app"].startswith("service.app:create_app")
+    assert conf["wsgi_app"] == "service.wsgi:application()"  # create_app, with one-line config errors
     log_line = conf["access_log_format"] % {
         "t": "[now]", "m": "GET", "U": "/healthz", "s": "200", "B": "16", "D": "1200",
         "{x-request-id}o": "abc", "p": "<123>",

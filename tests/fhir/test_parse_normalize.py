@@ -115,3 +115,36 @@ def test_a_draft_order_without_intent_is_an_order_but_only_in_draft_orders():
     assert [i.problem for i in issues if "intent" in i.problem]
     model, issues = parse_resource(raw, "prefetch:medicationRequests")
     assert model is None and "intent" in issues[0].problem
+
+
+def sandbox_order(**changes):
+    """The sandbox's draft order as it sends it (cds-hooks/sandbox createFhirResource, R4 server)."""
+    base = {"resourceType": "MedicationRequest", "id": "request-123", "status": "draft",
+            "subject": {"reference": "Patient/pt1"}, "authoredOn": "2026-11-20"}
+    base.update(changes)
+    return base
+
+
+def test_an_object_where_r4_wants_a_list_is_read_as_a_one_item_list():
+    category = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/medicationrequest-category", "code": "community"}]}
+    raw = sandbox_order(intent="order", category=category,
+                        medicationCodeableConcept={"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "892582"}]})
+    model, issues = parse_resource(raw, "draftOrders")
+    assert model is not None and model.category[0].coding[0].code == "community"
+    assert [i.skipped for i in issues] == [False] and "single object read as a list: category" in issues[0].problem
+
+
+def test_a_list_element_holding_a_string_is_still_refused():
+    model, issues = parse_resource(sandbox_order(intent="order", category="community",
+                                                 medicationCodeableConcept={"text": "x"}), "draftOrders")
+    assert model is None and issues[0].skipped
+
+
+def test_a_draft_drug_order_without_a_drug_is_read_as_an_unnamed_drug():
+    model, issues = parse_resource(sandbox_order(), "draftOrders")
+    assert model is not None and model.medicationCodeableConcept.coding is None
+    assert model.medicationCodeableConcept.text == "no medication named in the draft order"
+    assert model.intent == "order" and [i.skipped for i in issues] == [False]
+    # outside the orders being signed the same resource is simply invalid
+    model, issues = parse_resource(sandbox_order(intent="order"), "prefetch:orders")
+    assert model is None and issues[0].skipped

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from service.cdshooks.services import ORDER_SIGN_SERVICE_ID, ENCOUNTER_CLOSE_SERVICE_ID
+from service.cdshooks.services import ORDER_SIGN_SERVICE_ID, ENCOUNTER_DISCHARGE_SERVICE_ID
 from service.cdshooks.invoke import invoke
 from service.fhir.client import Budget, FhirClient, FhirFetchError
 from service.devtools.fhir_server import Fault, FhirTestServer
@@ -139,7 +139,7 @@ def test_server_500_on_required_data_is_412(app, fhir):
 
 def test_server_404_on_required_read_is_412(app, fhir):
     result, _ = gathered(app, request_body(fhir.base.replace("/fhir", "/nothing-here"), hook="encounter-discharge"),
-                         ENCOUNTER_CLOSE_SERVICE_ID)
+                         ENCOUNTER_DISCHARGE_SERVICE_ID)
     assert result.status == 412
     assert "HTTP 404" in " ".join(i["diagnostics"] for i in result.body["issue"])
 
@@ -199,7 +199,7 @@ def test_server_off_allow_list_is_never_contacted(settings, fhir):
 
 
 def test_encounter_close_fetches_by_encounter(app, fhir):
-    result, resources = gathered(app, request_body(fhir.base, hook="encounter-discharge"), ENCOUNTER_CLOSE_SERVICE_ID)
+    result, resources = gathered(app, request_body(fhir.base, hook="encounter-discharge"), ENCOUNTER_DISCHARGE_SERVICE_ID)
     assert result.status == 200, result.body
     assert [e.id for e in resources.of_type("Encounter")] == ["enc-1"]
     assert any(r.path == "/fhir/Procedure" and r.query.get("encounter") == "enc-1" for r in fhir.requests)

@@ -46,6 +46,7 @@ def secure_settings(settings, write_issuers):
         jwt_issuers_path=write_issuers(default_issuers()),
         jwt_replay_store="memory",
         fhir_server_allowlist=("https://ehr.test.example/fhir",),
+        allow_synthetic_cms=True,  # the tests have no licensed CMS files
     )
 
 

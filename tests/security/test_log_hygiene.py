@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from service.app import create_app
-from service.cdshooks.services import ENCOUNTER_CLOSE_SERVICE_ID, ORDER_SIGN_SERVICE_ID
+from service.cdshooks.services import build_services, service_for_hook
+from service.config import load_settings
 from service.devtools.fhir_server import FhirTestServer
 
 from .logcapture import SESSION_LOG
@@ -37,8 +38,8 @@ JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_
 
 
 def service_path(body: dict) -> str:
-    service = ORDER_SIGN_SERVICE_ID if body.get("hook") == "order-sign" else ENCOUNTER_CLOSE_SERVICE_ID
-    return f"/cds-services/{service}"
+    service = service_for_hook(build_services(load_settings(environ={})), body.get("hook"))
+    return f"/cds-services/{service.id}"
 
 
 def send_everything(base_url: str, ehr_base: str, with_jwt: bool) -> list[int]:

@@ -36,7 +36,9 @@ def test_production_settings_are_locked_down(production):
 
 def test_app_on_production_settings_refuses_unauthenticated_calls(production, write_issuers, tmp_path):
     settings = production.with_overrides(
-        jwt_issuers_path=write_issuers(default_issuers()), database_url=f"sqlite:///{tmp_path / 'prod.db'}"
+        jwt_issuers_path=write_issuers(default_issuers()), database_url=f"sqlite:///{tmp_path / 'prod.db'}",
+        # the production file names mounted quarterly CMS files the tests do not have
+        ncci_ptp_path="", ncci_mue_path="", mpfs_rvu_path="", allow_synthetic_cms=True,
     )
     client = create_app(settings).test_client()
     assert client.get("/cds-services").status_code == 401
@@ -61,7 +63,7 @@ def test_sandbox_shaped_token_verifies_against_the_configured_jwks_without_a_fet
                 "algorithms": ["ES384"]}]
     app = create_app(settings.with_overrides(
         development_mode=False, public_base_url="http://localhost:8080", jwt_issuers_path=write_issuers(issuers),
-        jwt_replay_store="memory"))
+        jwt_replay_store="memory", allow_synthetic_cms=True))
     now = int(time.time())
     token = mint("/cds-services", iss=SANDBOX_ISS, aud="http://localhost:8080/cds-services",
                  headers={"jku": SANDBOX_JKU}, claims={"iat": now, "exp": now + 300})

@@ -96,6 +96,7 @@ def test_replay_to_another_worker_process_is_refused(kind, tmp_path):
     env.update(
         PYTHONPATH=str(ROOT),
         PUMPCDS_DEVELOPMENT_MODE="false",
+        PUMPCDS_ALLOW_SYNTHETIC_CMS="true",  # no licensed CMS files in the tests
         PUMPCDS_PUBLIC_BASE_URL=PUBLIC_BASE_URL,
         PUMPCDS_JWT_ISSUERS_PATH=str(issuers),
         PUMPCDS_FHIR_SERVER_ALLOWLIST="https://ehr.test.example/fhir",

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import logging
 
-from service.cdshooks.services import ENCOUNTER_CLOSE_SERVICE_ID, ORDER_SIGN, ORDER_SIGN_SERVICE_ID
+from service.cdshooks.services import ORDER_SIGN_SERVICE_ID, build_services, service_for_hook
+from service.config import load_settings
 from service.devtools.fhir_server import FhirTestServer
 from service.store import tables
 from tests.security.phi import (
@@ -22,7 +23,10 @@ from .helpers import SERVICE_URL, MarkedCards, audit_rows, card_rows, request_wi
 
 
 def store_of(app):
-    return app.extensions["pumpcds"].store
+    """The app's store, once every audit record queued so far has been written."""
+    runtime = app.extensions["pumpcds"]
+    assert runtime.audit_queue.flush(timeout_s=10)
+    return runtime.store
 
 
 def test_each_hook_call_leaves_one_audit_row_with_its_cards(app, client):
@@ -76,17 +80,19 @@ def test_audit_write_failure_costs_nothing_and_logs_ids_only(app, client, caplog
     with store_of(app).engine.begin() as conn:
         tables.audit_card.drop(conn)
     body = request_with_a_card()
-    with caplog.at_level(logging.ERROR, logger="pumpcds.store"):
+    with caplog.at_level(logging.ERROR, logger="pumpcds.audit"):
         resp = client.post(SERVICE_URL, json=body)
-    assert resp.status_code == 200 and resp.get_json()["cards"]
+        assert resp.status_code == 200 and resp.get_json()["cards"]
+        assert not app.extensions["pumpcds"].audit_queue.flush(timeout_s=1)  # kept, waiting for the DB
+        app.extensions["pumpcds"].close(timeout_s=0)
     failures = [r.getMessage() for r in caplog.records if "audit write failed" in r.getMessage()]
     assert failures and body["hookInstance"] in failures[0]
     assert body["context"]["patientId"] not in failures[0]
 
 
 def _service_path(body):
-    service = ORDER_SIGN_SERVICE_ID if body.get("hook") == ORDER_SIGN else ENCOUNTER_CLOSE_SERVICE_ID
-    return f"/cds-services/{service}"
+    service = service_for_hook(build_services(load_settings(environ={})), body.get("hook"))
+    return f"/cds-services/{service.id}"
 
 
 def test_audit_tables_hold_no_patient_data_or_tokens(app, client, live_server_factory):
@@ -120,26 +126,52 @@ def test_audit_tables_hold_no_patient_data_or_tokens(app, client, live_server_fa
     assert leaked == []
 
 
-def test_after_a_failed_write_the_audit_pauses_then_resumes(tmp_path, caplog):
-    """With the database gone, only the first call of a pause waits for it; the rest skip at once."""
+def test_audit_records_wait_in_the_queue_while_the_database_fails_and_are_written_after(tmp_path, caplog):
+    """A failed write keeps the records (in order) and retries; nothing is lost, nothing blocks."""
+    from service.store.audit_queue import AuditQueue
     from service.store.db import Store
 
-    now = [1000.0]
-    store = Store(f"sqlite:///{tmp_path / 'pause.db'}", clock=lambda: now[0])
+    store = Store(f"sqlite:///{tmp_path / 'retry.db'}")
     assert store.ensure_schema()
-    record = {"service_id": ORDER_SIGN_SERVICE_ID, "status": 200, "hook_instance": "hi-1", "cards": []}
-    store.audit_sink(record)
+    queue = AuditQueue(store, retry_max_s=0.2)
+    record = {"service_id": ORDER_SIGN_SERVICE_ID, "status": 200, "cards": []}
+    queue.submit({**record, "hook_instance": "hi-1"})
+    assert queue.flush(5)
     with store.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE audit_record RENAME TO audit_record_away")
-    with caplog.at_level(logging.ERROR, logger="pumpcds.store"):
-        store.audit_sink({**record, "hook_instance": "hi-2"})  # fails: pause starts
-        with store.engine.begin() as conn:
-            conn.exec_driver_sql("ALTER TABLE audit_record_away RENAME TO audit_record")
-        now[0] += store.AUDIT_PAUSE_S / 2
-        store.audit_sink({**record, "hook_instance": "hi-3"})  # skipped without touching the DB
-        now[0] += store.AUDIT_PAUSE_S
-        store.audit_sink({**record, "hook_instance": "hi-4"})  # written again
-    assert [r["hook_instance"] for r in audit_rows(store.engine)] == ["hi-1", "hi-4"]
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("hi-2" in m and "audit paused" in m for m in messages)
-    assert any("1 audit record(s) were not written" in m for m in messages)
+    with caplog.at_level(logging.ERROR, logger="pumpcds.audit"):
+        for n in (2, 3, 4):
+            assert queue.submit({**record, "hook_instance": f"hi-{n}"})  # returns at once
+        assert not queue.flush(0.5)  # the database refuses: the records wait
+        assert queue.pending() == 3
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE audit_record_away RENAME TO audit_record")
+    assert queue.flush(5)
+    assert [r["hook_instance"] for r in audit_rows(store.engine)] == ["hi-1", "hi-2", "hi-3", "hi-4"]
+    assert any("audit write failed" in r.getMessage() for r in caplog.records)
+    assert queue.dropped == 0
+    queue.close()
+
+
+def test_a_full_audit_queue_drops_counts_and_logs_ids_and_close_drains_the_rest(tmp_path, caplog):
+    from service.store.audit_queue import AUDIT_RECORDS, AuditQueue
+    from service.store.db import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'full.db'}")
+    assert store.ensure_schema()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE audit_record RENAME TO audit_record_away")
+    queue = AuditQueue(store, capacity=3, retry_max_s=0.1)
+    before = AUDIT_RECORDS.labels("queue-full")._value.get()
+    record = {"service_id": ORDER_SIGN_SERVICE_ID, "status": 200, "cards": []}
+    with caplog.at_level(logging.ERROR, logger="pumpcds.audit"):
+        accepted = [queue.submit({**record, "hook_instance": f"hi-{n}"}) for n in range(5)]
+    # the writer may hold one batch in flight, so 3 or 4 fit; the rest are refused
+    assert accepted[:3] == [True, True, True] and accepted[-1] is False
+    assert queue.dropped == accepted.count(False)
+    assert AUDIT_RECORDS.labels("queue-full")._value.get() - before == accepted.count(False)
+    assert any("audit queue full" in r.getMessage() and "hookInstance=hi-4" in r.getMessage() for r in caplog.records)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE audit_record_away RENAME TO audit_record")
+    queue.close(timeout_s=5)  # clean shutdown: everything still queued is stored
+    assert len(audit_rows(store.engine)) == accepted.count(True)

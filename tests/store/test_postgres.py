@@ -51,6 +51,7 @@ def test_round_trip_on_postgresql(settings, pg_url):
                                                    ("DOC-QHP", "1", 0)])
     body = request_with_a_card()
     cards = client.post(SERVICE_URL, json=body).get_json()["cards"]
+    assert app.extensions["pumpcds"].audit_queue.flush(timeout_s=10)
     [audit] = audit_rows(store.engine)
     assert audit["hook_instance"] == body["hookInstance"] and audit["card_uuids"] == [c["uuid"] for c in cards]
     assert [r["rule_id"] for r in card_rows(store.engine)] == ["SEL-MATRIX", "NCCI-PTP-62367-95990", "DOC-QHP"]

@@ -3,8 +3,10 @@
 The service runs with the real quarterly CMS files when the settings `ncci_ptp_path` (several
 comma-separated paths allowed: CMS splits the practitioner file in parts), `ncci_mue_path` and
 `mpfs_rvu_path` point at them, and with the bundled synthetic files otherwise. The synthetic files
-have the real layouts but invented values (see service/coding/data/cms/README.md), so a WARNING
-is logged once per process when any of them is in use.
+have the real layouts but invented values (see service/coding/data/cms/README.md): a WARNING is
+logged once per process when any of them is in use, cards resting on them say "test data", and
+production mode (`development_mode: false`) refuses to start on them unless
+`allow_synthetic_cms: true` says this is a test installation.
 """
 from __future__ import annotations
 
@@ -81,8 +83,24 @@ def load_tables(settings: Any) -> CmsTables:
     mpfs = _load("mpfs_rvu_path", bool(mpfs_setting),
                  lambda: MpfsTable.load(Path(mpfs_setting) if mpfs_setting else defaults.mpfs))
     tables = CmsTables(ptp, mue, mpfs)
+    _refuse_synthetic_in_production(settings, tables)
     _warn_if_synthetic(tables)
     return tables
+
+
+def synthetic_tables(tables: CmsTables) -> list[str]:
+    return [name for name, t in (("PTP", tables.ptp), ("MUE", tables.mue), ("MPFS", tables.mpfs))
+            if t.source is not None and t.source.synthetic]
+
+
+def _refuse_synthetic_in_production(settings: Any, tables: CmsTables) -> None:
+    synthetic = synthetic_tables(tables)
+    if (synthetic and getattr(settings, "development_mode", True) is False
+            and not getattr(settings, "allow_synthetic_cms", False)):
+        raise ConfigError(
+            f"production mode would code on the bundled synthetic CMS test tables ({', '.join(synthetic)}); "
+            "mount the quarterly CMS files and set ncci_ptp_path, ncci_mue_path and mpfs_rvu_path "
+            "(docs/deployment.md, 'CMS files'), or set allow_synthetic_cms: true for a test installation")
 
 
 def _load(setting: str, configured: bool, loader: Any) -> Any:
@@ -96,8 +114,7 @@ def _load(setting: str, configured: bool, loader: Any) -> Any:
 
 def _warn_if_synthetic(tables: CmsTables) -> None:
     global _warned_synthetic
-    synthetic = [name for name, t in (("PTP", tables.ptp), ("MUE", tables.mue), ("MPFS", tables.mpfs))
-                 if t.source is not None and t.source.synthetic]
+    synthetic = synthetic_tables(tables)
     if synthetic and not _warned_synthetic:
         _warned_synthetic = True
         log.warning("synthetic CMS data in use for %s: test values, not a CMS release; set ncci_ptp_path, "
