@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from service.cdshooks.services import service_for_hook
 from service.cdshooks.validation import check_request
 from service.devtools.fhir_server import FhirTestServer
 from service.fhir.client import Budget
@@ -27,7 +28,7 @@ def _hook_findings(runtime: Runtime, name: str, fhir_base: str | None) -> tuple[
     body = json.loads((SAMPLES / "requests" / f"{name}.json").read_text())
     if fhir_base:
         body["fhirServer"] = fhir_base
-    request = check_request(runtime.services["pump-visit-coding-encounter-close"], body)
+    request = check_request(service_for_hook(runtime.services, body["hook"]), body)
     client = runtime.client_for(request, Budget(5.0))
     resources = PrefetchResolver(runtime.settings.max_prefetch_resources).gather(request, client, "no fhirServer")
     findings = runtime.engine.assess(resources).findings
