@@ -165,6 +165,9 @@ def run(seconds: float = 10.0, rounds: int = 2, connection_levels: tuple[int, ..
     work = Path(tempfile.mkdtemp(prefix="pumpcds-bench-"))
     body_file = work / "order-sign-30.json"
     body_file.write_bytes(orjson.dumps(body))
+    # an order with nothing about a pump, as most order-sign traffic is: answered by the relevance gate
+    unrelated_file = work / "order-sign-unrelated.json"
+    unrelated_file.write_bytes((ROOT / "fhir_samples" / "real_clients" / "inferno-crd-order-sign-hook-request.json").read_bytes())
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     # the gunicorn knobs (WEB_CONCURRENCY, PUMPCDS_THREADS) pass through; app settings do not
@@ -207,8 +210,9 @@ def run(seconds: float = 10.0, rounds: int = 2, connection_levels: tuple[int, ..
                                           {pid: _memory(pid) for pid in _worker_pids(master.pid)}))
         for connections in connection_levels:
             for _ in range(rounds):
-                for name, path in (("baseline", BASELINE_PATH), ("order-sign hook", HOOK_PATH)):
-                    parsed = parse_wrk(_wrk(base + path, body_file, connections, seconds))
+                for name, path, sent in (("baseline", BASELINE_PATH, body_file), ("order-sign hook", HOOK_PATH, body_file),
+                                         ("unrelated order", HOOK_PATH, unrelated_file)):
+                    parsed = parse_wrk(_wrk(base + path, sent, connections, seconds))
                     result.runs.append(WrkRun(name, connections, seconds, **parsed))
         # memory: sampled once every worker has settled, then after 10,000 further hook calls
         # (wrk is stopped once the count is reached)

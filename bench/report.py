@@ -9,6 +9,8 @@ import re
 import statistics
 from pathlib import Path
 
+UNRELATED_P99_TARGET = 1.5  # an order with no pump content costs about what the bare endpoint does
+
 from .http import MEMORY_REQUESTS, MEMORY_SETTLE_PER_WORKER, HttpResult, TYPICAL
 from .inprocess import STAGES, InProcessResult
 
@@ -95,6 +97,10 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
         ratio = hook_p99 / base_p99
         w(f"| hook p99 <= {HOOK_P99_TARGET}x baseline p99 ({conns} connection{'s' if conns > 1 else ''}) | "
           f"{hook_p99:.2f} ms vs {base_p99:.2f} ms = {ratio:.2f}x | {_mark(ratio <= HOOK_P99_TARGET)} |")
+        if eps.get("unrelated order"):  # the relevance gate's fast path (issue 11)
+            gate_p99 = statistics.fmean(r.p99_ms for r in eps["unrelated order"])
+            w(f"| unrelated order p99 <= {UNRELATED_P99_TARGET}x baseline p99 ({conns} connection{'s' if conns > 1 else ''}) | "
+              f"{gate_p99:.2f} ms vs {base_p99:.2f} ms = {gate_p99 / base_p99:.2f}x | {_mark(gate_p99 / base_p99 <= UNRELATED_P99_TARGET)} |")
     engine_ms = typical.stages["engine"].median_ms
     invoke_ms = typical.stages["invoke"].median_ms
     w(f"| `engine.assess` of a {TYPICAL}-resource visit, median <= {ENGINE_MEDIAN_TARGET_MS} ms | "
@@ -146,12 +152,14 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
       f"the baseline (`/benchmark/baseline`, on only with `benchmark_baseline: true`) reads the body and "
       f"answers a static {hp.response_bytes:,}-byte response, the size of the hook's answer to this request. "
       "Rounds alternate baseline and hook. Development mode (no client JWT check) for both: the baseline "
-      "is outside `/cds-services`, so JWT checking would load only the hook.\n")
+      "is outside `/cds-services`, so JWT checking would load only the hook. \"unrelated order\" posts an "
+      "order-sign request with nothing about a pump (`fhir_samples/real_clients/inferno-crd-order-sign-hook-request.json`) "
+      "to the same hook: the relevance gate answers it with no cards, no parsing and no FHIR call.\n")
     w("| connections | endpoint | round | requests | req/s | p50 ms | p90 ms | p99 ms | errors |")
     w("|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for conns, eps in sorted(levels.items()):
-        for name in ("baseline", "order-sign hook"):
-            for i, r in enumerate(eps[name], 1):
+        for name in ("baseline", "order-sign hook", "unrelated order"):
+            for i, r in enumerate(eps.get(name, ()), 1):
                 w(f"| {conns} | {name} | {i} | {r.requests:,} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} | "
                   f"{r.p99_ms:.2f} | {r.errors or 'none'} |")
     w("\nRatios hook / baseline (means over the rounds):\n")

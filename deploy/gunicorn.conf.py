@@ -14,7 +14,7 @@ Why these choices:
   prefetch, so the service waits up to ``fhir_time_budget_ms`` on their FHIR server, raise
   PUMPCDS_THREADS to 2-4 so a worker serves other calls while it waits.
 - Timeouts far below what an EHR waits for a CDS service (CDS Hooks advises answering within
-  about 500 ms): the service's own FHIR budget is 300 ms, so a worker silent for 10 s is stuck.
+  about 500 ms): the service's own FHIR budget is 1.5 s, so a worker silent for 10 s is stuck.
 - The app is loaded once in the master (``preload_app``) so a broken configuration fails at
   start, and the workers share the imported FHIR model classes copy-on-write.
 - Prometheus metrics in multiprocess mode so ``GET /metrics`` on any worker reports all workers.

@@ -1,4 +1,4 @@
-"""Command line: `pumpcds serve | evaluate | schemas | demo-fhir-server | demo | feedback-report`."""
+"""Command line: `pumpcds serve | evaluate | schemas | demo-fhir-server | demo | feedback-report | cms | audit`."""
 from __future__ import annotations
 
 import argparse
@@ -60,6 +60,7 @@ def _schemas(args: argparse.Namespace) -> int:
 
 
 def _demo_fhir_server(args: argparse.Namespace) -> int:
+    from .devtools.bulk_export import bulk_wsgi
     from .devtools.fhir_server import FhirTestServer
 
     store = FhirTestServer().load_dir(Path(args.dir))
@@ -67,7 +68,7 @@ def _demo_fhir_server(args: argparse.Namespace) -> int:
         f"demo FHIR server with {len(store.resources)} resources at http://{args.host}:{args.port}/fhir",
         file=sys.stderr,
     )
-    store.wsgi().run(host=args.host, port=args.port, threaded=True)
+    bulk_wsgi(store).run(host=args.host, port=args.port, threaded=True)  # with Bulk Data $export
     return 0
 
 
@@ -155,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     cms = sub.add_parser("cms", help="CMS NCCI/MUE/MPFS tables")
     cms_sub = cms.add_subparsers(dest="cms_command", required=True)
     cms_sub.add_parser("check", help="report which release of each CMS table is loaded").set_defaults(func=_cms_check)
+    from .audit.cli import add_parser as add_audit_parser
+
+    add_audit_parser(sub)
     return parser
 
 

@@ -42,6 +42,8 @@ FIELDS = (
     "cards",
     "fhir_calls",
     "fhir_failures",
+    "gate",
+    "repairs",
     "client_iss",
     "auth",
 )
@@ -148,6 +150,8 @@ def install_request_logging(app: Flask, audit_sinks: list[Any]) -> None:
                 codes=list(audit.get("codes_recommended") or []),
                 cards=len(audit.get("card_uuids") or []),
                 fhir_calls=audit.get("fhir_calls", 0),
+                gate=audit.get("gate"),  # the relevance gate's verdict (issue 11)
+                repairs=list(audit.get("repairs") or [])[:10],  # element paths only, never values
             )
         elif request.view_args and "service_id" in request.view_args:
             fields["service"] = safe_id(request.view_args["service_id"])

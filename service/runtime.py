@@ -12,6 +12,7 @@ from .cdshooks.services import ServiceDefinition, build_services
 from .cdshooks.validation import HookRequest
 from .coding.engine import CodingEngine
 from .config import Settings
+from .fhir import parse
 from .fhir.client import Budget, FhirClient
 from .security.allowlist import fhir_server_allowed
 from .store.audit_queue import AuditQueue
@@ -37,6 +38,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, *, with_store: bool = True) -> "Runtime":
         validation.warm_up()
+        parse.warm_up()
         session = requests.Session()
         session.trust_env = False  # never route patient data through an ambient proxy
         adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=16, max_retries=0)

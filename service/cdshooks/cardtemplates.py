@@ -26,6 +26,7 @@ PARAM_KEYS = (
     "patient_reference", "changed_parameters", "payer", "payer_profile", "reason", "pair", "column1",
     "column2", "modifier_indicator", "file_release", "bypass_modifiers", "billed_units", "mue", "mai",
     "indicator", "indicator_value", "drug", "amount", "waste", "action",
+    "candidates", "chosen", "deciding", "unknown_because", "selection_rule",
 )
 # Characters that would turn a FHIR value into Markdown markup (links, emphasis, HTML, table cells).
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")

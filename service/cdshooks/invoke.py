@@ -13,7 +13,9 @@ from typing import Any
 from ..errors import ApiError
 from ..fhir.client import Budget
 from ..fhir.prefetch import PrefetchResolver
+from ..coding.relevance import involves_pump
 from ..runtime import Runtime
+from .gate import WORK_KEYS, Relevance, judge
 from .validation import HookRequest, check_request
 
 log = logging.getLogger("pumpcds.hooks")
@@ -34,6 +36,10 @@ class HookResult:
     error: str | None = None
     # per card: uuid, rule id and version (from the card's pumpcds extension), suggestion uuids
     cards: list[dict[str, Any]] = field(default_factory=list)
+    # the relevance gate's verdict: "pump", "none" (answered at once) or "unknown" (decided after fetching)
+    gate: str | None = None
+    # syntax repairs made to the FHIR JSON before validation (PHI-free: element paths only)
+    repairs: list[str] = field(default_factory=list)
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def audit_record(self) -> dict[str, Any]:
@@ -50,6 +56,8 @@ class HookResult:
             "fhir_failures": self.fhir_failures,
             "error": self.error,
             "cards": self.cards,
+            "gate": self.gate,
+            "repairs": self.repairs,
             "timestamp": self.started_at.isoformat(),
         }
 
@@ -93,14 +101,33 @@ def invoke(runtime: Runtime, service_id: str, body: Any) -> HookResult:
         if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
             result.hook_instance = body["hookInstance"][:200]
         request = check_request(service, body)
+        vocabulary = runtime.engine.reader.vocab
+        verdict = judge(request, vocabulary)
+        result.gate = verdict.value
+        if verdict is Relevance.NONE:
+            return _finish(runtime, result, started)
         budget = Budget(runtime.settings.fhir_time_budget_ms / 1000)
         client = runtime.client_for(request, budget)
+        if verdict is Relevance.UNKNOWN and client is None:
+            result.gate = "none-nothing-to-judge"  # no data sent and no FHIR server to ask
+            return _finish(runtime, result, started)
         resolver = PrefetchResolver(runtime.settings.max_prefetch_resources, runtime.settings.max_json_depth)
+        # undecided: judged on what the FHIR server sends; when the visit's work could not be
+        # fetched the question stays open and the usual 412 applies
+        required_work = {t.key for t in service.prefetch if t.required} & WORK_KEYS
+        still_open = (
+            (lambda raw, failed: bool(failed & required_work) or involves_pump(raw, vocabulary))
+            if verdict is Relevance.UNKNOWN else None
+        )
         try:
-            resources = resolver.gather(request, client, _no_client_reason(runtime, request))
+            resources = resolver.gather(request, client, _no_client_reason(runtime, request), relevant=still_open)
         finally:
             if client is not None:
                 result.fhir_calls, result.fhir_failures = client.stats.calls, client.stats.failures
+        if resources is None:  # fetched, and no pump content in it either
+            result.gate = "none-after-fetch"
+            return _finish(runtime, result, started)
+        result.repairs = [f"{i.resource_type or 'entry'}: {i.problem}" for i in resources.issues if not i.skipped][:20]
         assessment = runtime.engine.assess(resources)
         cards = runtime.cards.build(assessment.findings, request, resources)
         result.body = {"cards": cards}
@@ -112,10 +139,14 @@ def invoke(runtime: Runtime, service_id: str, body: Any) -> HookResult:
         result.status = exc.status
         result.body = exc.body()
         result.error = exc.message
+    return _finish(runtime, result, started)
+
+
+def _finish(runtime: Runtime, result: HookResult, started: float) -> HookResult:
     result.latency_ms = (time.perf_counter() - started) * 1000
     for sink in runtime.audit_sinks:
         try:
             sink(result.audit_record())
         except Exception:  # an audit failure must never cost the clinician the answer
-            log.exception("audit sink failed for service=%s", service_id)
+            log.exception("audit sink failed for service=%s", result.service_id)
     return result

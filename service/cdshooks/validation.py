@@ -56,8 +56,13 @@ def _describe(error: ValidationError, prefix: str) -> tuple[str, str]:
         return need if where == "(body)" else f"{where}.{need}", (
             f"'{need}' is required when {error.message.split(' is a dependency of ')[-1]} is present"
         )
+    if error.validator == "type" and error.instance is None:
+        # CDS Hooks 2.0: elements SHALL NOT be null; an optional one without a value is left out
+        return where, f"'{where}' is null; leave it out when there is no value, or send a {error.validator_value}"
     if error.validator == "type":
         return where, f"'{where}' must be of type {error.validator_value}, got {type(error.instance).__name__}"
+    if error.validator == "minLength" and error.instance == "":
+        return where, f"'{where}' is empty; it needs a value"
     if error.validator in {"pattern", "const", "enum", "format"}:
         shown = json.dumps(error.instance)[:80]
         expected = error.schema.get("description") or error.message.split(" is not ")[-1][:120]

@@ -143,6 +143,17 @@ def _finding(run: _Run, rule: Rule, kind: FindingKind, *, severity: Severity | N
 # -- the pump-family decision ----------------------------------------------------------------
 
 def _facts_view(run: _Run) -> dict[str, Any]:
+    """The facts the selection tables read; a fact whose data could not be had and that the
+    record does not show positively is None (matches either way), never the cheaper answer."""
+    v = run.visit
+    view = _known_view(run)
+    for fact in v.undecided:
+        if fact in ("reprogrammed", "refilled") and view[fact] is False:
+            view[fact] = None  # not shown is not "not done" when the data could not be read
+    return view
+
+
+def _known_view(run: _Run) -> dict[str, Any]:
     v = run.visit
     return {
         "pump_kind": v.pump.kind or "unknown",
@@ -186,12 +197,51 @@ def _select(run: _Run) -> tuple[Rule | None, str | None]:
             continue
         rows = [r for r in rule.params.get("rows", ()) if _matches(r.get("when", {}), view)]
         if not rows:
-            return rule, None
+            return rule, None, []
+        candidates = list(dict.fromkeys(r.get("code") for r in rows))
         for row in rows:
             if row.get("code") in chosen:
-                return rule, row["code"]
-        return rule, rows[0].get("code")
-    return None, None
+                return rule, row["code"], candidates
+        return rule, rows[0].get("code"), candidates
+    return None, None, []
+
+
+def _deciding(run: _Run, rule: Rule, candidates: list[Any]) -> list[str]:
+    """The undecided facts on which the candidate rows differ."""
+    rows = [r for r in rule.params.get("rows", ()) if r.get("code") in candidates]
+    out = []
+    for fact in run.visit.undecided:
+        values = {r.get("when", {}).get(fact) for r in rows}
+        if len(values) > 1:
+            out.append(fact)
+    return out
+
+
+def _undecided(run: _Run, rule: Rule, candidates: list[Any], chosen_codes: list[str],
+               carriers: dict[str, tuple[str, ...]]) -> bool:
+    """When a fact that decides between codes could not be read: name the candidates and the fact;
+    never take the lower code (nor let a chosen code stand) as if the fact were known."""
+    codes = [c for c in candidates if c]
+    deciding = _deciding(run, rule, candidates)
+    if len(codes) < 2 or not deciding:
+        return False
+    run.final_code = None  # even a chosen code among the candidates may be the wrong one
+    undecided_rule = run.rules.get("SEL-UNDECIDED")
+    if undecided_rule is None:
+        return True
+    from .unknowns import FACT_WORDS
+
+    v = run.visit
+    run.findings.append(_finding(
+        run, undecided_rule, FindingKind.WARNING, severity=undecided_rule.severity,
+        affected=[r for c in chosen_codes for r in carriers.get(c, ())],
+        evidence=v.evidence_for("pump", "target", "electronic-analysis", "reprogramming", "refill", "performer"),
+        candidates=" or ".join(codes), chosen=", ".join(chosen_codes) or None,
+        deciding="; ".join(FACT_WORDS.get(f, f) for f in deciding),
+        unknown_because="; ".join(dict.fromkeys(v.undecided[f] for f in deciding)),
+        selection_rule=rule.id,
+    ))
+    return True
 
 
 def _pump_family(run: _Run) -> None:
@@ -212,9 +262,11 @@ def _pump_family(run: _Run) -> None:
         return
     if v.activity_source == "none" and not chosen_codes:
         return
-    rule, expected = _select(run)
+    rule, expected, candidates = _select(run)
     run.final_code = expected
     if rule is None:
+        return
+    if run.visit.undecided and _undecided(run, rule, candidates, chosen_codes, carriers):
         return
     evidence = v.evidence_for("pump", "target", "analysis", "electronic-analysis", "reprogramming", "refill",
                               "activities", "performer", *(f"code:{c}" for c in chosen_codes))
@@ -498,8 +550,14 @@ def _diagnosis_header(run: _Run, rule: Rule) -> None:
 
 
 def _data_quality(run: _Run, rule: Rule) -> None:
-    if run.visit.input_problems:
-        run.findings.append(_finding(run, rule, FindingKind.DATA_QUALITY, evidence=run.visit.input_problems))
+    """One data card, in a clinician's words (what could not be read, why, what to do); the
+    technical detail (resource ids, validator messages) stays in `input_problems` for the logs."""
+    v = run.visit
+    pump_visit = v.activity_source != "none" or v.drug is not None or any(
+        c.code in SERVICE_FAMILY or c.code == "62362" for c in v.codes)
+    if v.unreadable and pump_visit:  # on anything else (a pump patient's other orders) it is noise
+        evidence = [Evidence(what[:1].upper() + what[1:], why) for what, why in v.unreadable]
+        run.findings.append(_finding(run, rule, FindingKind.DATA_QUALITY, evidence=evidence))
 
 
 def _payer_reprogramming(run: _Run, rule: Rule) -> None:

@@ -18,6 +18,7 @@ from fhir.resources.R4B.resource import Resource
 from ..fhir.resources import VisitResources
 from .codetable import CodeTable
 from .findings import Evidence
+from . import unknowns
 from .terminology import concepts
 from .visit import ChosenCode, DrugUse, ParameterChange, Performer, Pump, PumpVisit
 from .vocabulary import PUMPCDS, Vocabulary
@@ -28,6 +29,9 @@ OBS_ACTIVE = {"final", "amended", "corrected", "preliminary", "registered"}
 ACTIVITIES = {"electronic-analysis", "reprogramming", "refill", "port-irrigation"}
 REFILL_FACTS = {"volume-instilled", "residual-volume-aspirated", "residual-volume-expected"}
 MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "µg": 0.001}
+# implanted drug pumps (pumpcds pump-kind); an external pump or a venous access port is not one
+IMPLANTED_KINDS = frozenset({"programmable-pump", "nonprogrammable-pump", "subcutaneous-reservoir"})
+PUMP_ROUTE_TARGETS = frozenset({"intrathecal", "epidural", "spinal", "intraventricular", "intra-arterial"})
 EM_CODES = {f"992{n:02d}" for n in (2, 3, 4, 5, 11, 12, 13, 14, 15)}
 # What a parameter read at the analysis documents, whether read unchanged or recorded as a change
 # with its previous value (docs/fhir-input.md section 7 says the same, and points here).
@@ -121,6 +125,7 @@ class _Acc:
     refill_draft: bool = False
     signed: bool = False
     unsigned: list[str] = field(default_factory=list)
+    administrations: list[Any] = field(default_factory=list)  # read after the devices are known
 
     def note(self, fact: str, reference: str, observed: str, day: dt.date | None = None) -> None:
         self.evidence[fact].append(Evidence(reference, observed, day.isoformat() if day else None))
@@ -155,6 +160,7 @@ class VisitReader:
             return day is None or day == dos
 
         acc = _Acc()
+        in_scope: list[Resource] = []
         for r in drafts:
             self._read_billable(r, acc, draft=True)
             if _day(getattr(r, "occurrenceDateTime", None) or getattr(r, "authoredOn", None)):
@@ -162,10 +168,12 @@ class VisitReader:
         for p in by_type["Procedure"]:
             if p.status in INACTIVE or not in_visit(p, p.encounter, _day(p.performedDateTime or (p.performedPeriod.start if p.performedPeriod else None))):
                 continue
+            in_scope.append(p)
             self._read_procedure(p, acc)
         for o in by_type["Observation"]:
             if o.status not in OBS_ACTIVE or not in_visit(o, o.encounter, _day(o.effectiveDateTime or (o.effectivePeriod.start if o.effectivePeriod else None) or o.issued)):
                 continue
+            in_scope.append(o)
             self._read_observation(o, acc)
         for m in by_type["MedicationAdministration"]:
             if m.status in INACTIVE or not in_visit(m, m.context, _day(m.effectiveDateTime or (m.effectivePeriod.start if m.effectivePeriod else None))):
@@ -191,14 +199,18 @@ class VisitReader:
                         if system == "icd10cm":
                             acc.diagnoses.append((code, _ref(enc)))
 
+        self._refill_administrations(acc, by_type["Device"])
         pump = self._pump(by_type["Device"], acc)
         performers = self._performers(acc, by_type)
         drug = self._drug(acc, medications)
         payer_ids, payer_names = self._payer(by_type["Coverage"], acc)
         visit = self._freeze(resources.hook, dos, pump, performers, drug, payer_ids, payer_names, acc)
         patient = context.get("patientId") if isinstance(context.get("patientId"), str) else None
+        undecided, unreadable = unknowns.assess(resources, unknowns.local_code_resources(in_scope, self.vocab))
         return replace(
             visit,
+            undecided=undecided,
+            unreadable=unreadable,
             patient_reference=f"Patient/{patient}" if patient else None,
             encounter_reference=f"Encounter/{encounter_id}" if encounter_id else None,
             input_problems=_input_problems(resources),
@@ -334,29 +346,45 @@ class VisitReader:
             acc.note("signature", ref, f"{code.replace('-', ' ')} recorded but not signed off ({o.status})", day)
 
     def _read_administration(self, m: Any, acc: _Acc) -> None:
-        ref = _ref(m)
-        day = _day(m.effectiveDateTime or (m.effectivePeriod.start if m.effectivePeriod else None))
-        into_pump = False
-        for d in m.device or ():
-            if d.reference:
-                acc.device_refs.append(d.reference)
-                into_pump = True
-        route_target = None
-        if m.dosage is not None and m.dosage.route is not None:
-            route_target = self._target_from(m.dosage.route, acc, ref)
-        if not into_pump and route_target is None:
-            return  # a drug given some other way is not a pump refill
-        acc.activities.add("refill")
-        acc.note("refill", ref, "drug administered into the pump", day)
-        for perf in m.performer or ():
-            actor = perf.actor.reference if perf.actor is not None else None
-            if actor:
-                acc.performer_refs.setdefault(actor, False)
-        self._drug_codes(m.medicationCodeableConcept, acc)
-        if m.medicationReference is not None:
-            acc.drug_sources.append((m, None))
-        dose = m.dosage.dose if m.dosage is not None else None
-        acc.drug_sources.append((m, dose))
+        """Only noted here; whether it was a pump refill is decided once the devices are known."""
+        acc.administrations.append(m)
+
+    def _refill_administrations(self, acc: _Acc, devices: list[Any]) -> None:
+        """A drug given counts as a pump refill only into an implanted drug pump: its `device` is an
+        implanted-pump Device, or it went by a pump route (intrathecal, epidural, intraspinal,
+        intraventricular, intra-arterial) and the patient has an implanted pump on record or the
+        visit shows a refill otherwise (refill activity or facts, a refill drug order, a chosen
+        refill code). An IV push through an infusion pump, TPN through a PICC
+        line or insulin from an insulin pump names a `device` too, and is none of these."""
+        implanted = {d.id for d in devices if d.id and self._device_kind(d)[0] in IMPLANTED_KINDS}
+        chosen_refill = any(
+            (info := self.codes.get(code)) is not None and info.pump_family and info.refilled
+            for _, code in acc.code_carriers
+        )
+        refill_elsewhere = "refill" in acc.activities or acc.refill_draft or chosen_refill or bool(implanted)
+        for m in acc.administrations:
+            refs = [d.reference for d in m.device or () if d.reference]
+            into_pump = any(r.rstrip("/").split("/")[-1] in implanted for r in refs)
+            route = m.dosage.route if m.dosage is not None else None
+            by_pump_route = route is not None and self._route_target(route) in PUMP_ROUTE_TARGETS
+            if not (into_pump or (by_pump_route and refill_elsewhere)):
+                continue
+            ref = _ref(m)
+            day = _day(m.effectiveDateTime or (m.effectivePeriod.start if m.effectivePeriod else None))
+            acc.device_refs.extend(refs)
+            if route is not None:
+                self._target_from(route, acc, ref)
+            acc.activities.add("refill")
+            acc.note("refill", ref, "drug administered into the pump", day)
+            for perf in m.performer or ():
+                actor = perf.actor.reference if perf.actor is not None else None
+                if actor:
+                    acc.performer_refs.setdefault(actor, False)
+            self._drug_codes(m.medicationCodeableConcept, acc)
+            if m.medicationReference is not None:
+                acc.drug_sources.append((m, None))
+            dose = m.dosage.dose if m.dosage is not None else None
+            acc.drug_sources.append((m, dose))
 
     def _read_billable(self, r: Any, acc: _Acc, draft: bool) -> None:
         """ServiceRequest, ChargeItem, Procedure or MedicationRequest carrying codes chosen for the visit."""
@@ -438,6 +466,14 @@ class VisitReader:
                 if system in {"cpt", "hcpcs"} and len(code) == 2:
                     found.append(code.upper())
         return found
+
+    def _route_target(self, concept: Any) -> str | None:
+        for system, code, _ in self.vocab.codings(concept):
+            if system == "snomed" and code in self.vocab.routes:
+                return self.vocab.routes[code]
+            if system == PUMPCDS and code in self._targets:
+                return code
+        return None
 
     def _target_from(self, concept: Any, acc: _Acc, ref: str) -> str | None:
         for system, code, _ in self.vocab.codings(concept):

@@ -127,6 +127,10 @@ class PumpVisit:
     patient_reference: str | None = None
     encounter_reference: str | None = None
     input_problems: tuple[Evidence, ...] = ()  # resources skipped and data unavailable
+    # code-deciding facts whose data could not be had (fact -> why, in words; unknowns.py)
+    undecided: dict[str, str] = field(default_factory=dict)
+    # (what, why) in a clinician's words for the one data card; no ids or key names
+    unreadable: tuple[tuple[str, str], ...] = ()
 
     def reprogrammed(self, counted_parameters: tuple[str, ...] | frozenset[str]) -> bool:
         """Reprogrammed under a payer profile: a counted parameter changed, or a reprogramming

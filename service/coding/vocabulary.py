@@ -55,6 +55,10 @@ class Vocabulary:
             for key, d in drugs["drugs"].items()
         ]
         self.drug_by_hcpcs = {d.hcpcs: d for d in self.drugs}
+        # CPT/HCPCS codes that mean a drug-pump service is involved (the relevance gate)
+        self.pump_service_codes: frozenset[str] = frozenset(
+            str(c) for c in (vocab.get("relevance") or {}).get("service_codes", ())
+        )
         self.site_mapping = site_mapping
         known = concepts()
         for target in site_mapping.values():

@@ -14,8 +14,19 @@ import orjson
 import requests
 
 from ..security.allowlist import within_base
+from .parse import bundle_problem
 
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
+
+
+def _socket_of(raw: Any) -> Any:
+    """The socket under a urllib3 response, to bound each read by the remaining budget."""
+    conn = getattr(raw, "_connection", None) or getattr(raw, "connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        return sock
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)
+    return getattr(getattr(fp, "raw", None), "_sock", None)
 
 
 class FhirFetchError(Exception):
@@ -102,19 +113,7 @@ class FhirClient:
             if resp.status_code != 200:
                 self.stats.failures += 1
                 raise FhirFetchError(f"FHIR server answered HTTP {resp.status_code}")
-            chunks: list[bytes] = []
-            size = 0
-            try:
-                for chunk in resp.iter_content(65536):
-                    size += len(chunk)
-                    if size > MAX_RESPONSE_BYTES:
-                        raise FhirFetchError("FHIR server response too large")
-                    if self.budget.remaining() <= 0:
-                        raise FhirFetchError("FHIR server did not answer within the time budget")
-                    chunks.append(chunk)
-            except requests.RequestException:
-                self.stats.failures += 1
-                raise FhirFetchError("FHIR server did not answer within the time budget") from None
+            chunks = self._read_body(resp)
         finally:
             resp.close()
         try:
@@ -128,7 +127,49 @@ class FhirClient:
         if data["resourceType"] == "OperationOutcome":
             self.stats.failures += 1
             raise FhirFetchError("FHIR server returned an OperationOutcome instead of data")
+        problem = bundle_problem(data)
+        if problem:
+            self.stats.failures += 1
+            raise FhirFetchError(f"FHIR server returned {problem}")
         return data
+
+    def _read_body(self, resp: requests.Response) -> list[bytes]:
+        """The body within what is left of the budget, however slowly the server sends it.
+
+        A read timeout bounds each socket read, not the whole body: a server trickling a byte at a
+        time would hold the call indefinitely. So every read waits at most the remaining budget
+        (the socket's timeout is set before each one) and returns what has arrived (read1), and
+        the budget is checked between reads.
+        """
+        raw = resp.raw
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                remaining = self.budget.remaining()
+                if remaining <= 0:
+                    raise FhirFetchError("FHIR server did not answer within the time budget")
+                sock = _socket_of(raw)  # None once urllib3 has released the connection
+                if sock is not None:
+                    try:
+                        sock.settimeout(max(remaining, 0.001))
+                    except OSError:
+                        pass  # already closed: the next read ends the body
+                chunk = raw.read1(65536) if hasattr(raw, "read1") else raw.read(65536)
+                if not chunk:
+                    return chunks
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise FhirFetchError("FHIR server response too large")
+                chunks.append(chunk)
+        except FhirFetchError:
+            self.stats.failures += 1
+            raise
+        except (requests.RequestException, OSError, ValueError, Exception) as exc:  # urllib3 timeouts and protocol errors
+            self.stats.failures += 1
+            if "timed out" in str(exc).lower() or isinstance(exc, TimeoutError):
+                raise FhirFetchError("FHIR server did not answer within the time budget") from None
+            raise FhirFetchError(f"FHIR server answer could not be read ({type(exc).__name__})") from None
 
     def search(self, query: str) -> tuple[list[Any], bool]:
         """All entries of a search, following `next` links; returns (resources, truncated)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 from ..cdshooks.services import PrefetchTemplate
@@ -86,14 +86,32 @@ def _count(value: Any) -> int:
     return 1
 
 
+def _wrong_type(raw: list[Any], expected: tuple[str, ...]) -> str | None:
+    """The type the server sent when none of its answer is of the expected types (None if fine)."""
+    if not expected or not raw:
+        return None
+    types = [r.get("resourceType") for r in raw if isinstance(r, dict)]
+    if any(t in expected for t in types):
+        return None
+    found = next((t for t in types if isinstance(t, str) and t != "OperationOutcome"), None)
+    return f"a {found}" if found else None
+
+
 class PrefetchResolver:
     def __init__(self, max_resources: int, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
         self._max_resources = max_resources
         self._max_depth = max_depth
 
     def gather(
-        self, request: HookRequest, client: FhirClient | None, no_client_reason: str = "no fhirServer in the request"
-    ) -> VisitResources:
+        self,
+        request: HookRequest,
+        client: FhirClient | None,
+        no_client_reason: str = "no fhirServer in the request",
+        relevant: Callable[[list[Any], set[str]], bool] | None = None,
+    ) -> VisitResources | None:
+        """The visit's resources; None when `relevant` (the relevance gate, for a request that
+        could not be judged on what it carried; given what was gathered and the keys that could
+        not be had) says no pump visit is involved."""
         visit = VisitResources(context=request.context, hook=request.hook)
         prefetch = request.prefetch or {}
         total = sum(_count(v) for v in prefetch.values() if v is not None)
@@ -136,6 +154,11 @@ class PrefetchResolver:
 
         if to_fetch and client is not None:
             results.extend(self._fetch_all(client, to_fetch))
+        if relevant is not None:
+            drafts = [request.context.get(k) for k in request.service.resource_context]
+            raw = [r for r in drafts if isinstance(r, dict)] + [x for res in results for x in res.raw]
+            if not relevant(raw, {r.key for r in results if r.problem}):
+                return None
 
         missing: list[str] = []
         for result in results:
@@ -189,6 +212,9 @@ class PrefetchResolver:
                 raw, truncated = client.search(query)
             except FhirFetchError as exc:
                 return _KeyResult(template.key, [], str(exc))
+            wrong = _wrong_type(raw, template.types)
+            if wrong:  # a wrong-type answer is a failed fetch, never "nothing found"
+                return _KeyResult(template.key, [], f"FHIR server answered with {wrong} instead of {'/'.join(template.types)}")
             return _KeyResult(template.key, raw, truncated=truncated)
 
         if len(jobs) == 1:
@@ -222,6 +248,9 @@ class PrefetchResolver:
                 raw = client.get_json(ref)
             except FhirFetchError as exc:
                 visit.unavailable.append(f"{ref}: {exc}")
+                continue
+            if raw.get("resourceType") != ref.split("/")[0]:
+                visit.unavailable.append(f"{ref}: FHIR server answered with a {raw.get('resourceType')} instead of it")
                 continue
             models, issues = parse_many([raw], f"fhirServer:{ref.split('/')[0]}", max_depth=self._max_depth)
             visit.extend(models)

@@ -176,13 +176,27 @@ def test_body_over_configured_size(settings):
     assert "2048" in resp.get_json()["issue"][0]["diagnostics"]
 
 
+PUMP_ORDER = {"resourceType": "ServiceRequest", "id": "sr1", "status": "draft", "intent": "order",
+              "subject": {"reference": "Patient/p1"}, "authoredOn": "2026-11-20",
+              "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "62369"}]}}
+
+
 def test_required_data_missing_without_fhir_server_is_412(client):
-    resp = client.post(ORDER_SIGN, json=order_sign_body(prefetch={}))
+    """412 only when a pump visit is plausible (here: a pump refill order is being signed)."""
+    body = order_sign_body(prefetch={})
+    body["context"]["draftOrders"]["entry"] = [{"resource": PUMP_ORDER}]
+    resp = client.post(ORDER_SIGN, json=body)
     assert resp.status_code == 412
     issues = resp.get_json()["issue"]
     text = " ".join(i["diagnostics"] for i in issues)
     assert "device: not in prefetch" in text and "procedures: not in prefetch" in text
     assert "no fhirServer" in text
+
+
+def test_nothing_to_judge_and_no_fhir_server_is_no_cards_not_412(client):
+    """No draft order, no prefetch, no FHIR server: nothing suggests a pump visit (issue 11)."""
+    resp = client.post(ORDER_SIGN, json=order_sign_body(prefetch={}))
+    assert resp.status_code == 200 and resp.get_json() == {"cards": []}
 
 
 def test_null_prefetch_means_no_data_not_an_error(client):

@@ -66,7 +66,7 @@ def test_every_rule_has_a_template_file_and_every_file_names_a_rule() -> None:
         assert rule not in named, f"{path} and {named.get(rule)} both serve {rule}"
         named[rule] = path
     assert set(named) == {r.id for r in BOOK.rules}
-    assert len(named) == 20
+    assert len(named) == 21
 
 
 def test_the_default_cards_dir_is_the_repositorys() -> None:
@@ -93,6 +93,11 @@ LONG_PARAMS = {
     "indicator": "bilateral surgery", "indicator_value": "9",
     "drug": "ziconotide intrathecal infusion 100 mcg/mL single-dose vial (Prialt) compounded with morphine",
     "amount": "2999.5 micrograms", "waste": "1499.5 micrograms",
+    "candidates": "62369 or 62370", "chosen": "95990",
+    "deciding": "whether a physician or other qualified professional did the work",
+    "unknown_because": "who performed the service and their credentials could not be read "
+                       "(the record system did not answer in time)",
+    "selection_rule": "SEL-MATRIX",
 }
 assert set(LONG_PARAMS) | {"performer_reference", "encounter_reference", "patient_reference", "action"} == set(PARAM_KEYS)
 
@@ -160,7 +165,10 @@ SCENARIOS = {
                          payer_names=("Medicare Part B",)),
     "no code chosen": visit(changes=(DOSE_UP,), refilled=True, performers=(MD,)),
     "input problems": visit(codes=(chosen("62367"),), input_problems=(
-        Evidence("Procedure/bad-1", "skipped: status 'not-a-status' is not a Procedure status"),)),
+        Evidence("Procedure/bad-1", "skipped: status 'not-a-status' is not a Procedure status"),),
+        unreadable=(("procedure records", "1 entry could not be read (not in the expected format)"),)),
+    "undecided performer": visit(refilled=True, performers=(), codes=(chosen("62367"),),
+                                 undecided={"qhp_performed": "who performed the service could not be read"}),
 }
 
 

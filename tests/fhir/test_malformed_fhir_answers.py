@@ -64,24 +64,14 @@ def test_what_is_not_a_resource_is_said_precisely(raw, says):
     assert model is None and says in issues[0].problem and issues[0].skipped
 
 
-# The search pages are walked inside service/fhir/client.py (FhirClient.follow_pages), which this
-# change leaves to the FHIR-client work of issue 11: get_json must refuse a page for which
-# parse.bundle_problem() names a problem. Until then these cases answer 500 (strict xfail: the
-# marker must go when client.py is fixed).
-_CLIENT_PY = pytest.mark.xfail(strict=True, raises=(TypeError, AttributeError),
-                               reason="client.py walks Bundle.entry/link without type checks")
-
-
 @pytest.mark.parametrize("page", [
-    pytest.param({"resourceType": "Bundle", "type": "searchset", "entry": 5}, marks=_CLIENT_PY),
-    pytest.param({"resourceType": "Bundle", "type": "searchset", "entry": True}, marks=_CLIENT_PY),
+    {"resourceType": "Bundle", "type": "searchset", "entry": 5},
+    {"resourceType": "Bundle", "type": "searchset", "entry": True},
     {"resourceType": "Bundle", "type": "searchset", "entry": "x"},
     {"resourceType": "Bundle", "type": "searchset", "entry": [5, "x", None, {"resource": 5}]},
-    pytest.param({"resourceType": "Bundle", "type": "searchset", "link": 5}, marks=_CLIENT_PY),
-    pytest.param({"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "next", "url": 5}]},
-                 marks=_CLIENT_PY),
-    pytest.param({"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "next", "url": ["x"]}]},
-                 marks=_CLIENT_PY),
+    {"resourceType": "Bundle", "type": "searchset", "link": 5},
+    {"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "next", "url": 5}]},
+    {"resourceType": "Bundle", "type": "searchset", "link": [{"relation": "next", "url": ["x"]}]},
 ])
 def test_malformed_search_bundle_from_the_fhir_server_is_never_a_500(app, fhir, page):
     fhir.faults["Procedure"] = Fault(body=json.dumps(page).encode())

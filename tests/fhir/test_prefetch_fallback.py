@@ -46,6 +46,11 @@ def fhir(live_server_factory):
     return store
 
 
+PUMP_ORDER = {"resource": {"resourceType": "ServiceRequest", "id": "pump-order", "status": "draft", "intent": "order",
+                  "subject": {"reference": "Patient/pat-1"}, "authoredOn": "2026-11-20",
+                  "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "62367"}]}}}
+
+
 def request_body(fhir_base, prefetch=None, hook="order-sign"):
     body = {
         "hook": hook,
@@ -56,7 +61,8 @@ def request_body(fhir_base, prefetch=None, hook="order-sign"):
         "context": {"userId": "Practitioner/prac-1", "patientId": "pat-1"},
     }
     if hook == "order-sign":
-        body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": []}
+        # a pump order is being signed, so the relevance gate lets the call through (issue 11)
+        body["context"]["draftOrders"] = {"resourceType": "Bundle", "entry": [PUMP_ORDER]}
     else:
         body["context"]["encounterId"] = "enc-1"
     if prefetch is not None:
@@ -137,9 +143,17 @@ def test_server_500_on_required_data_is_412(app, fhir):
     assert "device: FHIR server answered HTTP 500" in text
 
 
+PUMP_CHARGE = {"resourceType": "ChargeItem", "id": "c1", "status": "billable", "subject": {"reference": "Patient/pat-1"},
+               "context": {"reference": "Encounter/enc-1"},
+               "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "62367"}]}}
+
+
 def test_server_404_on_required_read_is_412(app, fhir):
-    result, _ = gathered(app, request_body(fhir.base.replace("/fhir", "/nothing-here"), hook="encounter-discharge"),
-                         ENCOUNTER_DISCHARGE_SERVICE_ID)
+    # a pump charge is on the encounter, so the visit is plausibly a pump visit (issue 11)
+    body = request_body(fhir.base.replace("/fhir", "/nothing-here"),
+                        {"chargeItems": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": PUMP_CHARGE}]}},
+                        hook="encounter-discharge")
+    result, _ = gathered(app, body, ENCOUNTER_DISCHARGE_SERVICE_ID)
     assert result.status == 412
     assert "HTTP 404" in " ".join(i["diagnostics"] for i in result.body["issue"])
 

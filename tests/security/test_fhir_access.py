@@ -29,6 +29,12 @@ DEVICE = {"resourceType": "Device", "id": "pump-1", "status": "active", "patient
 PRACTITIONER = {"resourceType": "Practitioner", "id": "prac-9"}
 
 
+# a pump order is being signed, so the relevance gate lets the call reach the FHIR server (issue 11)
+PUMP_ORDER = {"resource": {"resourceType": "ServiceRequest", "id": "pump-order", "status": "draft", "intent": "order",
+                  "subject": {"reference": "Patient/p1"}, "authoredOn": "2026-11-20",
+                  "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "62367"}]}}}
+
+
 def hook_body(fhir_server: str, prefetch: dict | None = None) -> dict:
     body = {
         "hook": "order-sign",
@@ -37,7 +43,7 @@ def hook_body(fhir_server: str, prefetch: dict | None = None) -> dict:
         "fhirAuthorization": {"access_token": FHIR_TOKEN, "token_type": "Bearer", "expires_in": 300,
                               "scope": "patient/*.read", "subject": "pumpcds"},
         "context": {"userId": "Practitioner/prac-1", "patientId": "pat-1",
-                    "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": []}},
+                    "draftOrders": {"resourceType": "Bundle", "type": "collection", "entry": [PUMP_ORDER]}},
     }
     if prefetch is not None:
         body["prefetch"] = prefetch

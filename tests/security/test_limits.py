@@ -24,9 +24,16 @@ def procedure(i: int) -> dict:
 DEVICE = {"resourceType": "Device", "id": "pump-1", "status": "active", "patient": {"reference": "Patient/pat-1"}}
 
 
+PUMP_ORDER = {"resourceType": "ServiceRequest", "id": "pump-order", "status": "draft", "intent": "order",
+              "subject": {"reference": "Patient/pat-1"}, "authoredOn": "2026-11-20",
+              "code": {"coding": [{"system": "http://www.ama-assn.org/go/cpt", "code": "62367"}]}}
+
+
 def fetch_body(fhir_base: str, prefetch: dict) -> dict:
     body = order_sign_body()
     body.update(fhirServer=fhir_base, prefetch=prefetch)
+    # a pump order is being signed, so the relevance gate lets the call reach the FHIR server (issue 11)
+    body["context"]["draftOrders"]["entry"] = [{"resource": PUMP_ORDER}]
     return body
 
 
