@@ -202,8 +202,8 @@ class CardBuilder:
         # the resource ids behind the evidence here, never in the card's text
         card["extension"] = {"pumpcds": {
             "ruleId": f.rule.id, "ruleVersion": f.rule.version, "kind": f.kind.value,
-            **({"evidence": [{"reference": e.reference, "observed": e.observed, **({"date": e.date} if e.date else {})}
-                             for e in f.evidence]} if f.evidence else {}),
+            **({"evidence": [{**({"reference": e.reference} if e.reference else {}), "observed": e.observed,
+                              **({"date": e.date} if e.date else {})} for e in f.evidence]} if f.evidence else {}),
             **({"missing": list(f.missing)} if f.missing else {}),
             **({"affected": list(f.affected)} if f.affected else {}),
         }}

@@ -556,7 +556,7 @@ def _data_quality(run: _Run, rule: Rule) -> None:
     pump_visit = v.activity_source != "none" or v.drug is not None or any(
         c.code in SERVICE_FAMILY or c.code == "62362" for c in v.codes)
     if v.unreadable and pump_visit:  # on anything else (a pump patient's other orders) it is noise
-        evidence = [Evidence(what[:1].upper() + what[1:], why) for what, why in v.unreadable]
+        evidence = [Evidence("", f"{what[:1].upper() + what[1:]}: {why}") for what, why in v.unreadable]
         run.findings.append(_finding(run, rule, FindingKind.DATA_QUALITY, evidence=evidence))
 
 
