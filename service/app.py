@@ -98,7 +98,3 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     # outermost: it must see every answer, including those of the error handlers
     app.wsgi_app = CloseAfterUnreadBody(app.wsgi_app)  # type: ignore[method-assign]
     return app
-
-
-def runtime_of(app: Flask) -> Runtime:
-    return app.extensions["pumpcds"]

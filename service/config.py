@@ -10,7 +10,7 @@ import dataclasses
 import difflib
 import logging
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -103,10 +103,6 @@ class Settings:
 
     def with_overrides(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **_coerce_all(changes))
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 _ENV_ALIASES = {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}

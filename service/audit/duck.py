@@ -74,7 +74,7 @@ class DuckSelection:
                 coalesce(max(CASE WHEN g.rtype = 'Encounter' THEN g.day END), max(g.day)) AS day,
                 list(r.doc) AS docs
             FROM grouped g SEMI JOIN candidates USING (visit) JOIN res r ON r.rowid = g.rid GROUP BY g.visit""")
-        c.execute(f"""
+        c.execute("""
             CREATE TABLE patient_ctx AS SELECT patient, list(doc) AS docs FROM res
             WHERE (rtype = 'Device' OR (rtype = 'Coverage' AND doc->>'$.status' = 'active'))
               AND patient IN (SELECT patient FROM visits) GROUP BY patient""")

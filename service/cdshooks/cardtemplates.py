@@ -218,9 +218,6 @@ class CardTemplates:
         """One short phrase from cards.yaml (link labels, suggestion labels and action descriptions)."""
         return one_line(self.phrases[key].render(context))
 
-    def has_phrase(self, key: str) -> bool:
-        return key in self.phrases
-
     def setting(self, name: str, default: Any) -> Any:
         return self.settings.get(name, default)
 

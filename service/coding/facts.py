@@ -32,7 +32,6 @@ MASS_TO_MG = {"mg": 1.0, "g": 1000.0, "ug": 0.001, "mcg": 0.001, "µg": 0.001}
 # implanted drug pumps (pumpcds pump-kind); an external pump or a venous access port is not one
 IMPLANTED_KINDS = frozenset({"programmable-pump", "nonprogrammable-pump", "subcutaneous-reservoir"})
 PUMP_ROUTE_TARGETS = frozenset({"intrathecal", "epidural", "spinal", "intraventricular", "intra-arterial"})
-EM_CODES = {f"992{n:02d}" for n in (2, 3, 4, 5, 11, 12, 13, 14, 15)}
 # What a parameter read at the analysis documents, whether read unchanged or recorded as a change
 # with its previous value (docs/fhir-input.md section 7 says the same, and points here).
 PARAMETER_DOCUMENTS = {

@@ -10,10 +10,8 @@ from dataclasses import dataclass, field
 
 from .findings import Evidence
 
-SPINAL_TARGETS = frozenset({"intrathecal", "epidural", "spinal"})
 SYSTEMIC_TARGETS = frozenset({"intravenous", "intra-arterial"})
 NOT_ANALYSABLE = frozenset({"nonprogrammable-pump", "subcutaneous-reservoir", "venous-access-port", "external-pump"})
-PRESCRIPTION_PARAMETERS = ("daily-dose", "flow-rate", "concentration", "drug", "infusion-mode", "bolus")
 
 
 @dataclass(frozen=True)

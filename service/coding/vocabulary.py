@@ -6,7 +6,6 @@ local codes -> pumpcds concepts) in the YAML file named by the setting `site_map
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -135,8 +134,3 @@ def load_site_mapping(path: str) -> dict[tuple[str, str], str]:
         except (KeyError, TypeError):
             raise ConfigError(f"site mapping {path}: entry {i + 1} needs system, code and target") from None
     return mapping
-
-
-@lru_cache(maxsize=8)
-def default_vocabulary(site_mapping_path: str = "") -> Vocabulary:
-    return Vocabulary.load(site_mapping_path)

@@ -43,9 +43,6 @@ class Budget:
     def remaining(self) -> float:
         return self.total_s - (time.monotonic() - self.started)
 
-    def spent_ms(self) -> float:
-        return (time.monotonic() - self.started) * 1000
-
 
 @dataclass
 class FetchStats:

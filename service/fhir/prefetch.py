@@ -21,7 +21,7 @@ from ..errors import ApiError
 from ..jsondepth import DEFAULT_MAX_DEPTH
 from .client import FhirClient, FhirFetchError
 from .parse import bundle_entries, bundle_problem, parse_many
-from .resources import ResourceIssue, VisitResources
+from .resources import VisitResources
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 _USER_TOKENS = {
