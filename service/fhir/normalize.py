@@ -135,17 +135,22 @@ def normalize_resource(raw: dict[str, Any], draft_order: bool = False) -> tuple[
     return cleaned, repairs
 
 
+def _parent(data: dict[str, Any], loc: tuple[Any, ...]) -> Any:
+    """The container holding the element at `loc` (a validator's error location), or None."""
+    node: Any = data
+    for part in loc[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
 def wrap_in_list(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> None:
     """An object where R4 wants a list becomes a one-item list (the sandbox sends its
     MedicationRequest.category that way); the meaning is unambiguous. In place."""
     for loc in locs:
-        node: Any = data
-        for part in loc[:-1]:
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
-                node = None
-                break
+        node = _parent(data, loc)
         if isinstance(node, dict) and isinstance(node.get(loc[-1]), dict):
             node[loc[-1]] = [node[loc[-1]]]
 
@@ -153,12 +158,6 @@ def wrap_in_list(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> None:
 def drop_paths(data: dict[str, Any], locs: list[tuple[Any, ...]]) -> None:
     """Remove elements the model does not know (e.g. R5 or vendor fields), in place."""
     for loc in sorted(locs, key=len, reverse=True):
-        node: Any = data
-        for part in loc[:-1]:
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
-                node = None
-                break
+        node = _parent(data, loc)
         if isinstance(node, dict):
             node.pop(loc[-1], None)
