@@ -2,11 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -17,55 +12,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.visits import order_sign_request
 from service.cdshooks.services import ORDER_SIGN_SERVICE_ID
-
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-START_TIMEOUT_S = 40
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.deploy.harness import gunicorn as start_gunicorn
 
 
 @pytest.fixture
 def gunicorn(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    access_log = tmp_path / "access.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PUMPCDS_", "WEB_CONCURRENCY"))}
-    env.update(
-        PUMPCDS_BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY="2",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'pumpcds.db'}",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
-        PUMPCDS_ACCESS_LOG=str(access_log),
-        PUMPCDS_LOG_LEVEL="WARNING",
-    )
-    proc = subprocess.Popen(
-        [str(GUNICORN), "-c", str(ROOT / "deploy" / "gunicorn.conf.py")],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "stderr.log", "wb"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert proc.poll() is None, (tmp_path / "stderr.log").read_text()[-2000:]
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not answer /healthz in time"
-            time.sleep(0.2)
-        yield url, access_log
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+    with start_gunicorn(tmp_path) as (url, _proc):
+        yield url, tmp_path / "access.log"
 
 
 def hook_count(text: str) -> float:
