@@ -57,8 +57,10 @@ class Runtime:
             runtime.store = Store(settings.database_url, timeouts=DbTimeouts.from_settings(settings))
             runtime.store.ensure_schema(force=True)
             # the process that builds the app (gunicorn's master with preload_app) keeps no
-            # connection: each worker opens its own after the fork
-            runtime.store.engine.dispose()
+            # connection: each worker opens its own after the fork (an in-memory database lives
+            # only in its one connection, so it is kept)
+            if not runtime.store.in_memory:
+                runtime.store.engine.dispose()
             runtime.audit_queue = AuditQueue(runtime.store, capacity=settings.audit_queue_size)
             runtime.audit_sinks.append(runtime.audit_queue)
         return runtime

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import tables
 from .engine import DbTimeouts, bounded, describe, make_engine, ping
 from .migrate import migrate, utcnow
+from sqlalchemy.pool import StaticPool
 
 log = logging.getLogger("pumpcds.store")
 
@@ -84,7 +85,7 @@ def failure_cause(exc: BaseException) -> str:
     for marker in ("Connection refused", "timeout expired", "could not translate host name", "no answer within",
                    "server closed the connection", "canceling statement due to statement timeout",
                    "Name or service not known", "password authentication failed", "does not exist",
-                   "database is locked", "unable to open database file"):
+                   "database is locked", "unable to open database file", "no such table"):
         if marker.lower() in text.lower():
             return f"{type(exc).__name__}: {marker}"
     return type(exc).__name__
@@ -122,6 +123,7 @@ class Store:
         self.url = url
         self.engine = engine or make_engine(url, timeouts)
         self.where = describe(url)
+        self.in_memory = isinstance(self.engine.pool, StaticPool)
         self._clock = clock
         self._schema_ready = False
         self._last_attempt = float("-inf")

@@ -23,6 +23,7 @@ from typing import Iterator
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import StaticPool
 
 from ..config import ConfigError
 
@@ -115,7 +116,15 @@ def make_engine(url: str, timeouts: DbTimeouts | None = None, *, pool_size: int 
     parsed = parse_database_url(url)
     if parsed.drivername.startswith("sqlite"):
         path = sqlite_path(url)
-        engine = create_engine(parsed, connect_args={"timeout": timeouts.sqlite_busy_ms / 1000})
+        if path is None:
+            # in memory: each connection would be a database of its own, so the audit writer's
+            # thread would find no tables; every thread shares the one connection instead
+            engine = create_engine(
+                parsed, poolclass=StaticPool,
+                connect_args={"timeout": timeouts.sqlite_busy_ms / 1000, "check_same_thread": False},
+            )
+        else:
+            engine = create_engine(parsed, connect_args={"timeout": timeouts.sqlite_busy_ms / 1000})
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
 

@@ -175,3 +175,16 @@ def test_a_full_audit_queue_drops_counts_and_logs_ids_and_close_drains_the_rest(
         conn.exec_driver_sql("ALTER TABLE audit_record_away RENAME TO audit_record")
     queue.close(timeout_s=5)  # clean shutdown: everything still queued is stored
     assert len(audit_rows(store.engine)) == accepted.count(True)
+
+
+def test_an_in_memory_sqlite_database_is_shared_with_the_audit_writer_thread(caplog):
+    """`sqlite://` is one database per connection unless every thread shares one: the background
+    writer used to find no tables and retry forever (seen in the in-process bench)."""
+    from service.app import create_app
+
+    app = create_app(load_settings(environ={}, database_url="sqlite://"))
+    with caplog.at_level(logging.ERROR, logger="pumpcds"):
+        for _ in range(3):
+            assert app.test_client().post(SERVICE_URL, json=request_with_a_card()).status_code == 200
+        assert len(audit_rows(store_of(app).engine)) == 3
+    assert not [r for r in caplog.records if "audit write failed" in r.getMessage()]
