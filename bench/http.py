@@ -219,7 +219,7 @@ def run(seconds: float = 10.0, rounds: int = 2, connection_levels: tuple[int, ..
         start_count = _hook_count(base)
         settle = MEMORY_SETTLE_PER_WORKER * conf["workers"]
         for target in (settle, settle + MEMORY_REQUESTS):
-            _load_until(base + HOOK_PATH, body_file, lambda: _hook_count(base) >= start_count + target)
+            _load_until(base + HOOK_PATH, body_file, lambda target=target: _hook_count(base) >= start_count + target)
             served = _hook_count(base)
             result.memory.append(MemorySample(f"after {served - start_count:,} more hook calls", served,
                                               {pid: _memory(pid) for pid in _worker_pids(master.pid)}))

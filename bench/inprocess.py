@@ -9,8 +9,9 @@ from __future__ import annotations
 import cProfile
 import io
 import pstats
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from service.cdshooks.invoke import invoke
 from service.cdshooks.validation import check_request
@@ -18,8 +19,8 @@ from service.config import load_settings
 from service.fhir.prefetch import PrefetchResolver
 from service.runtime import Runtime
 
-from .timing import Timing, linear_fit, time_calls
 from . import visits
+from .timing import Timing, linear_fit, time_calls
 from .visits import SERVICE_ID, order_sign_request, resource_count
 
 GROWTH_SIZES = (5, 10, 30, 60, 100, 200, 300)
@@ -68,8 +69,8 @@ def per_type_parse(max_seconds: float) -> dict[str, tuple[Timing, Timing]]:
     samples = (visits.procedure(1), visits.observation(1), visits.medication_administration(1), visits.device(),
                visits.coverage(), visits.practitioner(), visits.practitioner_role(), visits.draft_refill_order())
     return {
-        raw["resourceType"]: (time_calls(lambda: parse_resource(raw, "bench"), max_seconds=max_seconds),
-                              time_calls(lambda: normalize_resource(raw), max_seconds=max_seconds))
+        raw["resourceType"]: (time_calls(lambda raw=raw: parse_resource(raw, "bench"), max_seconds=max_seconds),
+                              time_calls(lambda raw=raw: normalize_resource(raw), max_seconds=max_seconds))
         for raw in samples
     }
 

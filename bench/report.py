@@ -9,10 +9,10 @@ import re
 import statistics
 from pathlib import Path
 
-UNRELATED_P99_TARGET = 1.5  # an order with no pump content costs about what the bare endpoint does
-
-from .http import MEMORY_REQUESTS, MEMORY_SETTLE_PER_WORKER, HttpResult, TYPICAL
+from .http import MEMORY_REQUESTS, MEMORY_SETTLE_PER_WORKER, TYPICAL, HttpResult
 from .inprocess import STAGES, InProcessResult
+
+UNRELATED_P99_TARGET = 1.5  # an order with no pump content costs about what the bare endpoint does
 
 LIBRARIES = ("flask", "werkzeug", "gunicorn", "fhir.resources", "fhir-core", "pydantic", "pydantic-core",
              "orjson", "jsonschema", "prometheus-client", "requests", "SQLAlchemy")
@@ -56,7 +56,7 @@ def _by_level(result: HttpResult) -> dict[int, dict[str, list]]:
 
 
 def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool = False) -> str:
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     typical = next(s for s in ip.sizes if s.resources == TYPICAL)
     small = ip.sizes[0]
     large = ip.sizes[-1]

@@ -27,7 +27,7 @@ _PUMP_CODES = ("62367", "62368", "62369", "62370", "95990", "95991")
 
 
 def _day(i: int) -> str:
-    return (dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.timezone.utc) - dt.timedelta(days=28 * i)).isoformat()
+    return (dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC) - dt.timedelta(days=28 * i)).isoformat()
 
 
 def draft_refill_order() -> dict[str, Any]:

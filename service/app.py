@@ -11,8 +11,8 @@ from werkzeug.exceptions import HTTPException
 from .api.connection import CloseAfterUnreadBody
 from .config import Settings, load_settings
 from .errors import ApiError, operation_outcome
-from .runtime import Runtime
 from .logging_setup import configure_logging, install_request_logging, request_fields
+from .runtime import Runtime
 from .security.http import install_client_auth
 
 log = logging.getLogger("pumpcds")

@@ -10,9 +10,10 @@ import dataclasses
 import difflib
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -101,7 +102,7 @@ class Settings:
     benchmark_baseline: bool = False
     benchmark_baseline_bytes: int = 4096
 
-    def with_overrides(self, **changes: Any) -> "Settings":
+    def with_overrides(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **_coerce_all(changes))
 
 

@@ -1,8 +1,9 @@
 """Everything one app instance builds once at start: settings, services, rules, validators, clients."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -36,7 +37,7 @@ class Runtime:
     audit_queue: AuditQueue | None = None
 
     @classmethod
-    def build(cls, settings: Settings, *, with_store: bool = True) -> "Runtime":
+    def build(cls, settings: Settings, *, with_store: bool = True) -> Runtime:
         validation.warm_up()
         parse.warm_up()
         session = requests.Session()

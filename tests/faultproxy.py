@@ -60,7 +60,7 @@ class FaultProxy:
         except OSError:
             pass
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -34,7 +35,7 @@ NO_ONE_CLICK = {"DX-G35"}
 
 
 @pytest.fixture
-def post(app_for, fhir_for):
+def post(app_for, fhir_for):  # noqa: F811
     def send(name: str, body: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         expected = _expected(name)
         client = app_for(expected).test_client()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import csv
 import json
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -85,7 +86,7 @@ def _round_trip(database_url: str, settings_factory: Any, tmp_path: Path, capsys
         assert [_cpt_codes(r) & {"62369", "95990"} for r in pump_orders] == [{"62369"}]
         ServiceRequest.model_validate(pump_orders[0])  # a valid R4 resource, not just a dict
 
-        now = datetime.now(timezone.utc).isoformat()
+        now = datetime.now(UTC).isoformat()
         feedback = {"feedback": [{"card": card["uuid"], "outcome": "accepted", "outcomeTimestamp": now,
                                   "acceptedSuggestions": [{"id": best["uuid"]}]}]}
         assert requests.post(f"{base}/feedback", json=feedback, timeout=30).status_code == 200

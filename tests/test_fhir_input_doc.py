@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 import math
 import re
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path

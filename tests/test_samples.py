@@ -21,8 +21,8 @@ import requests
 
 from service.app import create_app
 from service.cdshooks.validation import check_request
-from service.config import load_settings
 from service.coding.engine import Assessment
+from service.config import load_settings
 from service.devtools.fhir_server import FhirTestServer
 from service.fhir.client import Budget
 from service.fhir.prefetch import PrefetchResolver

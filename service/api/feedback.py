@@ -7,7 +7,8 @@ client gets a 503 OperationOutcome with Retry-After so it sends them again.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 

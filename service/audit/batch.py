@@ -7,8 +7,9 @@ loads the rules once.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import orjson
 
@@ -19,8 +20,8 @@ from ..coding.relevance import involves_pump
 from ..coding.visit import PumpVisit
 from ..config import Settings
 from ..fhir.parse import parse_many, parse_resource
-from ..jsondepth import DEFAULT_MAX_DEPTH
 from ..fhir.resources import ResourceIssue, VisitResources
+from ..jsondepth import DEFAULT_MAX_DEPTH
 from .payment import FeeSchedule
 
 LOCATION = "export"
@@ -38,7 +39,7 @@ class Evaluator:
     max_depth: int = DEFAULT_MAX_DEPTH  # the service's max_json_depth: deeper resources are skipped and reported, as in the hooks
 
     @classmethod
-    def load(cls, settings: Settings) -> "Evaluator":
+    def load(cls, settings: Settings) -> Evaluator:
         engine = CodingEngine.load(settings)
         return cls(engine, FeeSchedule.for_settings(settings, engine.rules.cms), max_depth=settings.max_json_depth)
 

@@ -12,10 +12,10 @@ import email.utils
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -61,8 +61,8 @@ def retry_after(value: str | None, default_s: float, cap_s: float) -> float:
     except (TypeError, ValueError):
         return min(default_s, cap_s)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, min((when - datetime.now(timezone.utc)).total_seconds(), cap_s))
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, min((when - datetime.now(UTC)).total_seconds(), cap_s))
 
 
 def _origin(url: str) -> tuple[str, str]:

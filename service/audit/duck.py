@@ -4,8 +4,9 @@ visit in Arrow batches, so memory does not grow with the number of visits."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import duckdb
 

@@ -50,7 +50,7 @@ VISITS_SCHEMA = pa.schema([
 def _flat(table: pa.Table) -> pa.Table:
     """Lists joined with '; ' so the CSV opens in a spreadsheet."""
     columns = []
-    for name, column in zip(table.column_names, table.columns):
+    for column in table.columns:
         if pa.types.is_list(column.type):
             column = pa.array(["; ".join(v) if v else "" for v in column.to_pylist()], pa.string())
         columns.append(column)

@@ -7,9 +7,9 @@ No geographic adjustment (GPCI): this is an order of magnitude for triage, not a
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from ..coding.cms import CmsTables
 from ..coding.cms.files import CmsFileError, code_cell, contains, data_rows, exact, read_table
@@ -40,7 +40,7 @@ class FeeSchedule:
     release: str
 
     @classmethod
-    def load(cls, path: str | Path, release: str = "unknown") -> "FeeSchedule":
+    def load(cls, path: str | Path, release: str = "unknown") -> FeeSchedule:
         table = read_table(path, _COLUMNS)
         amounts: dict[str, float] = {}
         for row in data_rows(table, "code"):
@@ -53,7 +53,7 @@ class FeeSchedule:
         return cls(amounts, release)
 
     @classmethod
-    def for_settings(cls, settings: Settings, cms: CmsTables) -> "FeeSchedule | None":
+    def for_settings(cls, settings: Settings, cms: CmsTables) -> FeeSchedule | None:
         source = cms.mpfs.source
         if not settings.mpfs_rvu_path or source is None or source.synthetic:
             return None

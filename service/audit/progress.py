@@ -18,7 +18,7 @@ class AuditProgress:
         self._bar: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
 
-    def __enter__(self) -> "AuditProgress":
+    def __enter__(self) -> AuditProgress:
         if not self.quiet:
             self._bar = Progress(
                 TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),

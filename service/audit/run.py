@@ -8,12 +8,13 @@ import resource
 import shutil
 import time
 from collections import Counter, deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..config import Settings
 from . import batch
@@ -107,7 +108,7 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
     from ..coding.vocabulary import Vocabulary
 
     progress = progress or AuditProgress(quiet=True)
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     out = options.out
@@ -164,7 +165,7 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
     run = {
         "tool": "pumpcds audit",
         "started_at": started_at.isoformat(),
-        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
         "engine": options.engine,
         "workers": options.workers or os.cpu_count() or 1,
         "inputs": [{"path": str(f.path), "kind": f.kind, "bytes": f.bytes, "resources": f.resources} for f in inputs.files]

@@ -11,8 +11,9 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..coding.vocabulary import Vocabulary
 from ..config import Settings

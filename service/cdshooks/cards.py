@@ -11,9 +11,10 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..coding.codetable import CPT_SYSTEM, HCPCS_SYSTEM, CodeTable, default_code_table
 from ..coding.findings import Finding, FindingKind, Severity
@@ -143,7 +144,7 @@ class CardBuilder:
 
     @classmethod
     def load(cls, settings: Settings, *, book: RuleBook | None = None, codes: CodeTable | None = None,
-             directory: Path | None = None) -> "CardBuilder":
+             directory: Path | None = None) -> CardBuilder:
         """Read rules, codes and every card template once; a missing or broken template raises
         CardTemplateError (a ConfigError naming the file) here, at start-up."""
         book = book or RuleBook.load(base_url=settings.public_base_url)

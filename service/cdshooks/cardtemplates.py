@@ -9,9 +9,10 @@ variable stops the service before its first hook call, naming the file at fault.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import jinja2
 import yaml
@@ -149,7 +150,7 @@ class CardTemplates:
 
     # -- loading -----------------------------------------------------------------------
     @classmethod
-    def load(cls, root: Path, rule_ids: Iterable[str] | None = None) -> "CardTemplates":
+    def load(cls, root: Path, rule_ids: Iterable[str] | None = None) -> CardTemplates:
         root = Path(root)
         if not root.is_dir():
             raise CardTemplateError(f"cards directory not found: {root} (setting cards_dir)")

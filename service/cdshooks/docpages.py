@@ -6,9 +6,10 @@ JSON is the page data itself.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import jinja2
 
@@ -59,7 +60,7 @@ class DocPages:
     base: str
 
     @classmethod
-    def load(cls, directory: Path, book: RuleBook, codes: CodeTable, base_url: str) -> "DocPages":
+    def load(cls, directory: Path, book: RuleBook, codes: CodeTable, base_url: str) -> DocPages:
         """Compile every page template and render every page once: a broken page fails at start."""
         root = Path(directory) / "pages"
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)), autoescape=True,

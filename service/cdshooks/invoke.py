@@ -7,13 +7,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
+from ..coding.relevance import involves_pump
 from ..errors import ApiError
 from ..fhir.client import Budget
 from ..fhir.prefetch import PrefetchResolver
-from ..coding.relevance import involves_pump
 from ..runtime import Runtime
 from .gate import WORK_KEYS, Relevance, judge
 from .validation import HookRequest, check_request
@@ -40,7 +40,7 @@ class HookResult:
     gate: str | None = None
     # syntax repairs made to the FHIR JSON before validation (PHI-free: element paths only)
     repairs: list[str] = field(default_factory=list)
-    started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def audit_record(self) -> dict[str, Any]:
         """PHI-free summary of the call: ids and codes only."""

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..coding.codetable import CPT_SYSTEM, HCPCS_SYSTEM
 from ..coding.findings import Finding, FindingKind

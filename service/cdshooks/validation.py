@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -140,7 +140,7 @@ def _in_utc_range(stamp: str) -> bool:
     except ValueError:
         return True  # valid RFC 3339 (the schema checked) that Python does not read, e.g. a leap second
     try:
-        parsed.astimezone(timezone.utc)
+        parsed.astimezone(UTC)
     except OverflowError:
         return False
     return True

@@ -14,7 +14,6 @@ from typing import Any
 import yaml
 
 from ..config import ConfigError
-
 from .terminology import Concept, concept
 
 CODES_PATH = Path(__file__).parent / "data" / "codes.yaml"
@@ -70,7 +69,7 @@ class CodeTable:
     policy: dict[str, ElementPolicy] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path = CODES_PATH) -> "CodeTable":
+    def load(cls, path: Path = CODES_PATH) -> CodeTable:
         with path.open(encoding="utf-8") as fh:
             raw: dict[str, Any] = yaml.safe_load(fh)
         codes = {}
@@ -103,7 +102,7 @@ class CodeTable:
                 if other is not None and other not in self.codes:
                     raise ValueError(f"codes.yaml: {info.code} points to unknown code {other}")
 
-    def with_descriptors(self, path: str) -> "CodeTable":
+    def with_descriptors(self, path: str) -> CodeTable:
         """This table plus the official CPT descriptors of a licensed file (CSV or tab-separated:
         code, descriptor; a header row is allowed). Without it only pumpcds's own summaries are shown."""
         if not path:

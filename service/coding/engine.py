@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -50,7 +51,7 @@ class PayerProfiles:
     default: str
 
     @classmethod
-    def load(cls, default: str, path: Path = PROFILES_PATH) -> "PayerProfiles":
+    def load(cls, default: str, path: Path = PROFILES_PATH) -> PayerProfiles:
         with path.open(encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
         profiles = {
@@ -632,7 +633,7 @@ class CodingEngine:
         self.reader = reader
 
     @classmethod
-    def load(cls, settings: Settings) -> "CodingEngine":
+    def load(cls, settings: Settings) -> CodingEngine:
         book = RuleBook.load(base_url=settings.public_base_url)
         codes = default_code_table().with_descriptors(settings.cpt_descriptor_path)
         rules = RuleSet(book, codes, load_tables(settings), PayerProfiles.load(settings.default_payer_profile),

@@ -16,9 +16,9 @@ from typing import Any
 from fhir.resources.R4B.resource import Resource
 
 from ..fhir.resources import VisitResources
+from . import unknowns
 from .codetable import CodeTable
 from .findings import Evidence
-from . import unknowns
 from .terminology import concepts
 from .visit import ChosenCode, DrugUse, ParameterChange, Performer, Pump, PumpVisit
 from .vocabulary import PUMPCDS, Vocabulary
@@ -234,7 +234,7 @@ class VisitReader:
             day = _day(p.performedDateTime or (p.performedPeriod.start if p.performedPeriod else None))
             if day:
                 days.append(day)
-        return max(days) if days else dt.datetime.now(dt.timezone.utc).date()
+        return max(days) if days else dt.datetime.now(dt.UTC).date()
 
     # -- readers per resource type -------------------------------------------------------
     def _read_procedure(self, p: Any, acc: _Acc, billed: bool = False) -> None:

@@ -6,9 +6,9 @@ re-derives a coding decision.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Mapping
 
 
 class FindingKind(StrEnum):

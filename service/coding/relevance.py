@@ -15,7 +15,8 @@ Pump content is any of:
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 from .terminology import PUMPCDS_SYSTEM
 from .vocabulary import Vocabulary

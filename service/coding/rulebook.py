@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -45,7 +46,7 @@ class RuleBook:
     rules: tuple[Rule, ...]
 
     @classmethod
-    def load(cls, path: Path = RULES_PATH, base_url: str | None = None) -> "RuleBook":
+    def load(cls, path: Path = RULES_PATH, base_url: str | None = None) -> RuleBook:
         with path.open(encoding="utf-8") as fh:
             raw = yaml.safe_load(fh)
         rules = []

@@ -10,7 +10,8 @@ Two outputs for `PumpVisit`:
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from fhir.resources.R4B.resource import Resource
 

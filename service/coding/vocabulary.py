@@ -5,9 +5,10 @@ local codes -> pumpcds concepts) in the YAML file named by the setting `site_map
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -65,7 +66,7 @@ class Vocabulary:
                 raise ConfigError(f"site mapping: '{target}' is not a pumpcds concept")
 
     @classmethod
-    def load(cls, site_mapping_path: str = "") -> "Vocabulary":
+    def load(cls, site_mapping_path: str = "") -> Vocabulary:
         with (DATA / "vocabulary.yaml").open(encoding="utf-8") as fh:
             vocab = yaml.safe_load(fh)
         with (DATA / "drugs.yaml").open(encoding="utf-8") as fh:

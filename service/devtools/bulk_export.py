@@ -12,7 +12,7 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, Response, request
@@ -85,7 +85,7 @@ class BulkExport:
                 if not types or r.get("resourceType") in types:
                     files.setdefault(r["resourceType"], []).append(r)
             job = _Job(uuid.uuid4().hex, request.url, files, self.polls_before_ready,
-                       datetime.now(timezone.utc).isoformat())
+                       datetime.now(UTC).isoformat())
             with self._lock:
                 self.jobs[job.id] = job
             return Response(status=202, headers={"Content-Location": f"{request.host_url}fhir/bulkstatus/{job.id}"})

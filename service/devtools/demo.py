@@ -15,8 +15,9 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 

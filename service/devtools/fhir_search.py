@@ -10,8 +10,9 @@ a repeated parameter ANDs them; `_sort` on date and token parameters; `_count`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 # result parameters: handled by the server, never matched
 RESULT_PARAMETERS = ("_count", "_sort", "_offset", "_format")
@@ -153,21 +154,21 @@ def _range(text: str) -> tuple[dt.datetime, dt.datetime]:
     """The instant range a FHIR date/dateTime covers at its own precision (naive dates as UTC)."""
     try:
         if len(text) == 4:
-            start = dt.datetime(int(text), 1, 1, tzinfo=dt.timezone.utc)
+            start = dt.datetime(int(text), 1, 1, tzinfo=dt.UTC)
             return start, start.replace(year=start.year + 1)
         if len(text) == 7:
             year, month = int(text[:4]), int(text[5:7])
-            start = dt.datetime(year, month, 1, tzinfo=dt.timezone.utc)
-            end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.timezone.utc)
+            start = dt.datetime(year, month, 1, tzinfo=dt.UTC)
+            end = dt.datetime(year + month // 12, month % 12 + 1, 1, tzinfo=dt.UTC)
             return start, end
         if len(text) == 10:
-            start = dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc)
+            start = dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
             return start, start + dt.timedelta(days=1)
         instant = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise SearchError(f"not a FHIR date or dateTime: {text!r}") from None
     if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=dt.timezone.utc)
+        instant = instant.replace(tzinfo=dt.UTC)
     return instant, instant + dt.timedelta(seconds=1)
 
 

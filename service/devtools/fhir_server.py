@@ -16,10 +16,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, request
@@ -53,7 +54,7 @@ class RecordedRequest:
 class FhirServerFeature(Protocol):
     """Routes added to the server beyond read/search, e.g. FHIR Bulk Data `$export`."""
 
-    def register(self, blueprint: Blueprint, server: "FhirTestServer") -> None:
+    def register(self, blueprint: Blueprint, server: FhirTestServer) -> None:
         """Add routes to `blueprint` (mounted at `server.base_path`); use `server.answer` for replies."""
 
     def describe(self, rest: dict[str, Any]) -> None:
@@ -84,7 +85,7 @@ class FhirTestServer:
     base_path: str = "/fhir"
     name: str = "pumpcds test FHIR server"
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    _started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     # -- data ------------------------------------------------------------------------------
     def add(self, items: Iterable[dict[str, Any]]) -> None:
@@ -94,7 +95,7 @@ class FhirTestServer:
             else:
                 self.resources.append(item)
 
-    def load_dir(self, directory: Path) -> "FhirTestServer":
+    def load_dir(self, directory: Path) -> FhirTestServer:
         for path in sorted(directory.rglob("*.json")):
             data = json.loads(path.read_text())
             self.add(data if isinstance(data, list) else [data])

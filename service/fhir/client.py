@@ -180,7 +180,7 @@ class FhirClient:
         page, pages = first, already_fetched
         while True:
             nxt = next(
-                (l.get("url") for l in page.get("link") or [] if isinstance(l, dict) and l.get("relation") == "next"),
+                (link.get("url") for link in page.get("link") or [] if isinstance(link, dict) and link.get("relation") == "next"),
                 None,
             )
             if not nxt:

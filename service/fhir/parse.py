@@ -1,7 +1,8 @@
 """Parse FHIR R4 JSON into fhir.resources R4B models, only for the types the coding rules read."""
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
@@ -94,10 +95,10 @@ def parse_resource(
             if attempt < MAX_REPAIR_ROUNDS and (extra or single) and len(extra) + len(single) == len(errors):
                 if single:
                     wrap_in_list(data, single)
-                    repairs.append("single object read as a list: " + ", ".join(".".join(map(str, l)) for l in single[:5]))
+                    repairs.append("single object read as a list: " + ", ".join(".".join(map(str, loc)) for loc in single[:5]))
                 if extra:
                     drop_paths(data, extra)
-                    repairs.append("ignored unknown element(s): " + ", ".join(".".join(map(str, l)) for l in extra[:5]))
+                    repairs.append("ignored unknown element(s): " + ", ".join(".".join(map(str, loc)) for loc in extra[:5]))
                 continue
             return None, [ResourceIssue(location, rtype, rid, "not valid FHIR R4: " + _summarise(errors))]
         except (TypeError, ValueError) as exc:  # defensive: odd input the models choke on

@@ -10,9 +10,10 @@ in `VisitResources.unavailable`, so cards can say what was not checked.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote
 
 from ..cdshooks.services import PrefetchTemplate
@@ -194,7 +195,7 @@ class PrefetchResolver:
     ) -> _KeyResult:
         if sent.get("resourceType") != "Bundle":
             return _KeyResult(key, [sent])
-        has_next = any(isinstance(l, dict) and l.get("relation") == "next" for l in sent.get("link") or [])
+        has_next = any(isinstance(link, dict) and link.get("relation") == "next" for link in sent.get("link") or [])
         if not has_next:
             return _KeyResult(key, bundle_entries(sent))
         if client is None:

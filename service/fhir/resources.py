@@ -1,8 +1,9 @@
 """The FHIR data of one hook call after prefetch/fetch and parsing: input to the coding facts."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from fhir.resources.R4B.resource import Resource
 

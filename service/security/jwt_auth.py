@@ -8,8 +8,9 @@ with a reason for the log and a class for the caller (`FAILURE_CLASSES`); the to
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import jwt
 
@@ -93,7 +94,7 @@ class ClientAuthenticator:
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "ClientAuthenticator":
+    def from_settings(cls, settings: Settings) -> ClientAuthenticator:
         issuers = (
             load_issuers(settings.jwt_issuers_path, development_mode=settings.development_mode)
             if settings.jwt_issuers_path

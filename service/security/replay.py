@@ -10,7 +10,8 @@ import hashlib
 import logging
 import threading
 import time
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy import Column, Float, Index, String, Table, delete, insert
 from sqlalchemy.engine import Engine
@@ -115,7 +116,7 @@ class DatabaseReplayCache:
                     log.error("jwt_replay table not available yet (%s); calls are refused until it is", type(exc).__name__)
 
     @classmethod
-    def from_url(cls, url: str, timeouts: DbTimeouts | None = None) -> "DatabaseReplayCache":
+    def from_url(cls, url: str, timeouts: DbTimeouts | None = None) -> DatabaseReplayCache:
         return cls(make_engine(url, timeouts, pool_size=2))
 
     def first_use(self, iss: str, jti: str, ttl_s: float) -> bool:

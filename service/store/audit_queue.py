@@ -19,7 +19,8 @@ import os
 import threading
 import time
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import Counter
 
@@ -35,7 +36,7 @@ AUDIT_RECORDS = Counter(
     ("outcome",),
 )
 
-_QUEUES: "weakref.WeakSet[AuditQueue]" = weakref.WeakSet()
+_QUEUES: weakref.WeakSet[AuditQueue] = weakref.WeakSet()
 
 
 def _ids(record: dict[str, Any]) -> str:

@@ -8,17 +8,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine, and_, insert, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 from . import tables
 from .engine import DbTimeouts, bounded, describe, make_engine, ping
 from .migrate import migrate, utcnow
-from sqlalchemy.pool import StaticPool
 
 log = logging.getLogger("pumpcds.store")
 
@@ -54,7 +55,7 @@ def _utc_naive(text: str) -> datetime | None:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         if parsed.tzinfo is None:
             return parsed
-        return parsed.astimezone(timezone.utc).replace(tzinfo=None)
+        return parsed.astimezone(UTC).replace(tzinfo=None)
     except (TypeError, ValueError, OverflowError):  # OverflowError: in UTC before year 1 or after 9999
         return None
 

@@ -15,10 +15,10 @@ import os
 import socket
 import threading
 import weakref
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
@@ -27,7 +27,7 @@ from sqlalchemy.pool import StaticPool
 
 from ..config import ConfigError
 
-_TIMEOUTS: "weakref.WeakKeyDictionary[Engine, DbTimeouts]" = weakref.WeakKeyDictionary()
+_TIMEOUTS: weakref.WeakKeyDictionary[Engine, DbTimeouts] = weakref.WeakKeyDictionary()
 
 SUPPORTED = ("sqlite", "postgresql")
 
@@ -45,7 +45,7 @@ class DbTimeouts:
     sqlite_busy_ms: int = 5000  # SQLite: wait this long for another writer's lock
 
     @classmethod
-    def from_settings(cls, settings: object) -> "DbTimeouts":
+    def from_settings(cls, settings: object) -> DbTimeouts:
         return cls(
             connect_s=max(2, int(getattr(settings, "database_connect_timeout_s", cls.connect_s))),
             statement_ms=max(1, int(getattr(settings, "database_statement_timeout_ms", cls.statement_ms))),
@@ -243,13 +243,13 @@ def bounded(engine: Engine, *, begin: bool = False, seconds: float | None = None
                 cutter.stop()
 
 
-def _arm(conn: Connection, seconds: float, cutters: "list[_Cutter]") -> None:
+def _arm(conn: Connection, seconds: float, cutters: list[_Cutter]) -> None:
     fd = _socket_of(conn)
     if fd is not None:
         cutters.append(_Cutter(fd, seconds))
 
 
-def _ping_or_reconnect(conn: Connection, cutters: "list[_Cutter]", seconds: float) -> None:
+def _ping_or_reconnect(conn: Connection, cutters: list[_Cutter], seconds: float) -> None:
     """A pooled connection may have died (database restart): ping it, and on a disconnect
     reconnect once. The ping runs under the caller's deadline, unlike SQLAlchemy's pre-ping."""
     _arm(conn, seconds, cutters)

@@ -11,9 +11,9 @@ no half-built schema behind.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, select, text
 
@@ -51,7 +51,7 @@ STEPS: tuple[Step, ...] = (
 
 def utcnow() -> datetime:
     """Naive UTC, the form every timestamp column holds."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _apply_pending(conn: Connection, steps: tuple[Step, ...]) -> list[int]:

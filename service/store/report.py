@@ -7,9 +7,10 @@ never acted upon shows many cards and few feedback items.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import IO, Iterable
+from typing import IO
 
 from sqlalchemy import Engine, case, func, select
 

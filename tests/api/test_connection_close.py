@@ -39,7 +39,7 @@ def raw_exchange(port: int, request: bytes, timeout_s: float = 10) -> tuple[dict
             closed = sock.recv(1) == b""
         except ConnectionResetError:
             closed = True
-        except socket.timeout:
+        except TimeoutError:
             closed = False
     return headers, body, closed
 

@@ -14,8 +14,8 @@ import copy
 import json
 import logging
 import os
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings

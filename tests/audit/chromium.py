@@ -32,7 +32,7 @@ class Chromium:
         self.ids = itertools.count(1)
         self.errors: list[str] = []
 
-    def __enter__(self) -> "Chromium":
+    def __enter__(self) -> Chromium:
         binary = chromium_binary()
         assert binary, "chromium is not installed (apt-get install chromium)"
         self.proc = subprocess.Popen([binary, f"--user-data-dir={self.profile}", *FLAGS],

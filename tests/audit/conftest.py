@@ -1,8 +1,9 @@
 """Audit fixtures: settings independent of the environment, and audits run in-process."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest

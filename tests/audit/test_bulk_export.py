@@ -72,7 +72,7 @@ def test_retry_after_seconds_and_http_date() -> None:
     assert retry_after("5", 1, 120) == 5
     assert retry_after("600", 1, 120) == 120
     assert retry_after(None, 1, 120) == 1
-    soon = email.utils.format_datetime(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30), usegmt=True)
+    soon = email.utils.format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30), usegmt=True)
     assert 25 <= retry_after(soon, 1, 120) <= 31
     assert retry_after("garbage", 2, 120) == 2
 

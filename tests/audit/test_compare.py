@@ -1,7 +1,6 @@
 """--compare: an audit re-run shows what changed; the progress display and summary say counts only."""
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 

@@ -103,7 +103,7 @@ def test_unrelated_visits_and_bad_lines_are_counted_not_evaluated(run_audit, tmp
         {"resourceType": "Observation", "id": f"bp-{i}", "status": "final",
          "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
          "subject": {"reference": "Patient/pt-stillwater"}, "encounter": {"reference": f"Encounter/other-{i}"},
-         "effectiveDateTime": "2026-02-0{}T10:00:00Z".format(i + 1)}
+         "effectiveDateTime": f"2026-02-0{i + 1}T10:00:00Z"}
         for i in range(3)
     ]
     with (folder / "Observation.ndjson").open("a") as fh:

@@ -4,7 +4,6 @@ holding all those samples' resources together (so grouping has to keep them apar
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -20,7 +20,7 @@ from service.cdshooks.validation import check_request
 from service.coding.cms import load_tables
 from service.coding.codetable import default_code_table
 from service.coding.engine import PayerProfiles, RuleSet, evaluate
-from service.coding.findings import Evidence, Finding, FindingKind, RuleRef, Severity
+from service.coding.findings import Evidence, Finding, FindingKind, Severity
 from service.coding.rulebook import RuleBook
 from service.coding.terminology import in_group
 from service.config import ConfigError, load_settings

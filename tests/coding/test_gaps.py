@@ -10,7 +10,7 @@ from typing import Any
 from service.coding.codetable import default_code_table
 from service.coding.engine import RuleSet, evaluate
 from service.coding.findings import FindingKind, Severity
-from tests.coding.test_facts import ENC, P, SCT, change, device, procedure, read
+from tests.coding.test_facts import ENC, SCT, P, change, device, procedure, read
 from tests.coding.test_rules import by_rule, only
 from tests.coding.visits import ALL_DOCS, DOSE_UP, ISOMED, MD, RN, SUPERVISOR, chosen, visit
 

@@ -204,7 +204,7 @@ class SandboxClient:
         """A click on the card's first suggestion (sent only when card and suggestion have uuids)."""
         suggestion = card["suggestions"][0]
         body = {"feedback": [{"card": card["uuid"], "outcome": "accepted", "acceptedSuggestions": [{"id": suggestion["uuid"]}],
-                              "outcomeTimestamp": dt.datetime.now(dt.timezone.utc).isoformat()}]}
+                              "outcomeTimestamp": dt.datetime.now(dt.UTC).isoformat()}]}
         token = mint(aud=f"{service_url}/feedback", iss=SANDBOX_ISS, headers=SANDBOX_HEADER)
         resp = self.fetch("POST", f"{service_url}/feedback", json=body, headers={
             "Accept": "application/json", "Authorization": f"Bearer {token}", "Content-Type": "application/json"})

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from service.fhir.parse import parse_many, parse_resource
 from service.devtools.fhir_server import Fault, FhirTestServer
+from service.fhir.parse import parse_many, parse_resource
 from tests.fhir.test_prefetch_fallback import device, encounter, gathered, practitioner, procedure, request_body
 
 

@@ -5,10 +5,10 @@ import uuid
 
 import pytest
 
-from service.cdshooks.services import ORDER_SIGN_SERVICE_ID, ENCOUNTER_DISCHARGE_SERVICE_ID
 from service.cdshooks.invoke import invoke
-from service.fhir.client import Budget, FhirClient, FhirFetchError
+from service.cdshooks.services import ENCOUNTER_DISCHARGE_SERVICE_ID, ORDER_SIGN_SERVICE_ID
 from service.devtools.fhir_server import Fault, FhirTestServer
+from service.fhir.client import Budget, FhirClient, FhirFetchError
 
 TOKEN = "fhir-access-token-7f3a"
 

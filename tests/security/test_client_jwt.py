@@ -11,12 +11,11 @@ import pytest
 from service.app import create_app
 from service.config import ConfigError
 from service.security.http import unauthorized_body
-from service.security.jwt_auth import FAILURE_CLASSES
 from service.security.issuers import load_issuers
-from service.security.jwt_auth import AuthFailure, ClientAuthenticator
+from service.security.jwt_auth import FAILURE_CLASSES, AuthFailure, ClientAuthenticator
 from service.security.replay import MemoryReplayCache
 
-from .conftest import EPIC_JKU, FEEDBACK, FEEDBACK_BODY, ORDER_SIGN, default_issuers, order_sign_body
+from .conftest import EPIC_JKU, FEEDBACK, FEEDBACK_BODY, ORDER_SIGN, order_sign_body
 from .tokens import (
     ISS_EPIC,
     ISS_ES,

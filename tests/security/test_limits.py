@@ -2,8 +2,6 @@
 Plus the security headers on every kind of answer."""
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import requests
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import socket
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, select, text
 

@@ -2,7 +2,7 @@
 (so parallel runs never see each other's rows); skipped with a message when PostgreSQL is down."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import create_engine, inspect

@@ -48,7 +48,7 @@ class CmsTables:
     mpfs: MpfsTable
 
     @classmethod
-    def empty(cls) -> "CmsTables":
+    def empty(cls) -> CmsTables:
         return cls(PtpTable.empty(), MueTable.empty(), MpfsTable.empty())
 
     @property

@@ -15,9 +15,10 @@ import logging
 import operator
 import re
 import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, NamedTuple, Sequence, TextIO
+from typing import NamedTuple, TextIO
 
 log = logging.getLogger("pumpcds.cms")
 

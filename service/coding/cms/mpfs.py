@@ -19,9 +19,9 @@ Indicator meanings used by :meth:`MpfsTable.disallowed_modifiers` (CMS RVU file 
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from .files import SourceFile, code_cell, contains, data_rows, exact, prefix, read_table, source_of
 
@@ -70,7 +70,7 @@ class MpfsTable:
         self.source = source
 
     @classmethod
-    def load(cls, path: str | Path) -> "MpfsTable":
+    def load(cls, path: str | Path) -> MpfsTable:
         table = read_table(path, _REQUIRED)
         rows: dict[tuple[str, str], FeeIndicators] = {}
         rejected: list[int] = []
@@ -85,7 +85,7 @@ class MpfsTable:
         return cls(rows, source_of(table, "mpfs", len(rows), rejected))
 
     @classmethod
-    def empty(cls) -> "MpfsTable":
+    def empty(cls) -> MpfsTable:
         return cls({})
 
     def indicators(self, code: str, modifier: str = "") -> FeeIndicators | None:

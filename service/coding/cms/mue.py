@@ -40,7 +40,7 @@ class MueTable:
         self.source = source
 
     @classmethod
-    def load(cls, path: str | Path) -> "MueTable":
+    def load(cls, path: str | Path) -> MueTable:
         table = read_table(path, _REQUIRED, _OPTIONAL)
         limits: dict[str, MueLimit] = {}
         rejected: list[int] = []
@@ -55,7 +55,7 @@ class MueTable:
         return cls(limits, source_of(table, "mue", len(limits), rejected))
 
     @classmethod
-    def empty(cls) -> "MueTable":
+    def empty(cls) -> MueTable:
         return cls({})
 
     def limit(self, code: str) -> MueLimit | None:

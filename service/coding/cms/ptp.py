@@ -10,12 +10,19 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .files import (
-    SourceFile, code_cell, contains, data_rows, exact, prefix, read_table, source_of,
+    SourceFile,
+    code_cell,
+    contains,
+    data_rows,
+    exact,
+    prefix,
+    read_table,
+    source_of,
 )
 
 MODIFIER_INDICATORS = ("0", "1", "9")
@@ -68,7 +75,7 @@ class PtpTable:
         self.source: SourceFile | None = _combine(self.sources)
 
     @classmethod
-    def load(cls, paths: Sequence[str | Path] | str | Path) -> "PtpTable":
+    def load(cls, paths: Sequence[str | Path] | str | Path) -> PtpTable:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         edits: list[PtpEdit] = []
@@ -80,7 +87,7 @@ class PtpTable:
         return cls(edits, sources)
 
     @classmethod
-    def empty(cls) -> "PtpTable":
+    def empty(cls) -> PtpTable:
         return cls(())
 
     def edits_for(self, codes: Iterable[str], day: dt.date) -> list[PtpEdit]:
