@@ -51,6 +51,10 @@ class Settings:
     # Deepest JSON nesting accepted in a request body or a FHIR resource (levels; see jsondepth.py).
     max_json_depth: int = DEFAULT_MAX_DEPTH
     max_prefetch_resources: int = 2000
+    # How far FHIR resources are validated with the R4 models beyond the type checks of the elements
+    # pumpcds reads: off | relevant (the resources the facts use) | strict (every resource of a type
+    # the facts read). docs/architecture.md, "Reading FHIR", has the measurements behind the default.
+    fhir_validation: str = "off"
     database_url: str = "sqlite:///instance/pumpcds.db"
     redis_url: str = ""
     # Database limits: no call waits on the database longer than these (docs/deployment.md,
@@ -205,6 +209,10 @@ def load_settings(
 def _check(settings: Settings) -> None:
     if not 8 <= settings.max_json_depth <= HARD_MAX_DEPTH:
         raise ConfigError(f"max_json_depth must be between 8 and {HARD_MAX_DEPTH}, got {settings.max_json_depth}")
+    from .fhir.validate import MODES
+
+    if settings.fhir_validation not in MODES:
+        raise ConfigError(f"fhir_validation must be one of {', '.join(MODES)}, got {settings.fhir_validation!r}")
     hook = settings.encounter_close_hook
     if "." not in hook or hook.startswith(".") or hook.endswith("."):
         raise ConfigError(

@@ -1,7 +1,8 @@
 """The batch path: one visit's raw FHIR JSON -> relevance gate -> facts -> rules -> rows.
 
-The same parsing, facts and rules as a hook call (service.fhir.parse, VisitReader, evaluate),
-without HTTP, prefetch or cards. A process pool runs `evaluate_batch` on every core; each worker
+The same reading in, facts and rules as a hook call (service.fhir.parse, VisitReader, evaluate),
+without HTTP, prefetch or cards; the facts read the JSON itself, and R4 model validation is only
+done as far as the `fhir_validation` setting asks. A process pool runs `evaluate_batch` on every core; each worker
 loads the rules once.
 """
 from __future__ import annotations
@@ -19,8 +20,10 @@ from ..coding.findings import Finding, FindingKind, Severity
 from ..coding.relevance import involves_pump
 from ..coding.visit import PumpVisit
 from ..config import Settings
+from ..fhir import validate
 from ..fhir.parse import parse_many, parse_resource
 from ..fhir.resources import ResourceIssue, VisitResources
+from ..fhir.validate import DEFAULT_VALIDATION, Validation
 from ..jsondepth import DEFAULT_MAX_DEPTH
 from .payment import FeeSchedule
 
@@ -32,16 +35,18 @@ SEVERITY_ORDER = {Severity.CRITICAL.value: 0, Severity.WARNING.value: 1, Severit
 class Evaluator:
     engine: CodingEngine
     fees: FeeSchedule | None
-    # parsed context resources (the patient's pump and coverage, practitioners, roles) by their
-    # text: they recur in every visit of a patient or clinic, and R4 validation is the costly step
+    # read-in context resources (the patient's pump and coverage, practitioners, roles) by their
+    # text: they recur in every visit of a patient or clinic
     cache: OrderedDict[str, tuple[Any, list[Any]]] = field(default_factory=OrderedDict)
     cache_size: int = 4096
     max_depth: int = DEFAULT_MAX_DEPTH  # the service's max_json_depth: deeper resources are skipped and reported, as in the hooks
+    validation: str = DEFAULT_VALIDATION  # the service's fhir_validation
 
     @classmethod
     def load(cls, settings: Settings) -> Evaluator:
         engine = CodingEngine.load(settings)
-        return cls(engine, FeeSchedule.for_settings(settings, engine.rules.cms), max_depth=settings.max_json_depth)
+        return cls(engine, FeeSchedule.for_settings(settings, engine.rules.cms), max_depth=settings.max_json_depth,
+                   validation=settings.fhir_validation)
 
     def _context(self, text: str) -> tuple[Any, list[Any]]:
         hit = self.cache.get(text)
@@ -49,7 +54,7 @@ class Evaluator:
             self.cache.move_to_end(text)
             return hit
         try:
-            parsed = parse_resource(orjson.loads(text), LOCATION, self.max_depth)
+            parsed = parse_resource(orjson.loads(text), LOCATION, self.max_depth, self.validation)
         except orjson.JSONDecodeError:
             parsed = (None, [ResourceIssue(LOCATION, None, None, "not readable as JSON (nested too deep)")])
         self.cache[text] = parsed
@@ -72,14 +77,16 @@ class Evaluator:
             context={k: v for k, v in (("patientId", group.get("patient")), ("encounterId", encounter)) if v},
             hook=ENCOUNTER_DISCHARGE,
         )
-        models, issues = parse_many(docs, LOCATION, encounter, self.max_depth)
+        if self.validation == Validation.RELEVANT:
+            visit_res.validator = validate.validator
+        read, issues = parse_many(docs, LOCATION, encounter, self.max_depth, self.validation)
         issues.extend([ResourceIssue(LOCATION, None, None, "not readable as JSON (nested too deep)")] * unreadable)
         for text in group.get("context") or ():
-            model, found = self._context(text)
-            if model is not None:
-                models.append(model)
+            resource, found = self._context(text)
+            if resource is not None:
+                read.append(resource)
             issues.extend(found)
-        visit_res.extend(models)
+        visit_res.extend(read, LOCATION)
         visit_res.issues.extend(issues)
         assessment = self.engine.assess(visit_res)
         assert assessment.visit is not None

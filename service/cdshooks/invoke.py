@@ -13,6 +13,7 @@ from typing import Any
 from ..coding.relevance import involves_pump
 from ..errors import ApiError
 from ..fhir.client import Budget
+from ..fhir.errors import FhirDataError, PrefetchMissing, TooManyResources
 from ..fhir.prefetch import PrefetchResolver
 from ..runtime import Runtime
 from .gate import WORK_KEYS, Relevance, judge
@@ -111,7 +112,8 @@ def invoke(runtime: Runtime, service_id: str, body: Any) -> HookResult:
         if verdict is Relevance.UNKNOWN and client is None:
             result.gate = "none-nothing-to-judge"  # no data sent and no FHIR server to ask
             return _finish(runtime, result, started)
-        resolver = PrefetchResolver(runtime.settings.max_prefetch_resources, runtime.settings.max_json_depth)
+        resolver = PrefetchResolver(runtime.settings.max_prefetch_resources, runtime.settings.max_json_depth,
+                                    runtime.settings.fhir_validation)
         # undecided: judged on what the FHIR server sends; when the visit's work could not be
         # fetched the question stays open and the usual 412 applies
         required_work = {t.key for t in service.prefetch if t.required} & WORK_KEYS
@@ -121,6 +123,8 @@ def invoke(runtime: Runtime, service_id: str, body: Any) -> HookResult:
         )
         try:
             resources = resolver.gather(request, client, _no_client_reason(runtime, request), relevant=still_open)
+        except FhirDataError as exc:
+            raise _http_error(exc) from None
         finally:
             if client is not None:
                 result.fhir_calls, result.fhir_failures = client.stats.calls, client.stats.failures
@@ -140,6 +144,13 @@ def invoke(runtime: Runtime, service_id: str, body: Any) -> HookResult:
         result.body = exc.body()
         result.error = exc.message
     return _finish(runtime, result, started)
+
+
+def _http_error(exc: FhirDataError) -> ApiError:
+    """The HTTP answer to a domain error of the FHIR data: 412 required data missing, 413 too much."""
+    if isinstance(exc, PrefetchMissing):
+        return ApiError(412, exc.message, exc.field, missing=exc.missing)
+    return ApiError(413 if isinstance(exc, TooManyResources) else 422, exc.message, exc.field)
 
 
 def _finish(runtime: Runtime, result: HookResult, started: float) -> HookResult:

@@ -4,14 +4,15 @@ ServiceRequest); encounter close edits the visit's ChargeItems or creates an R4 
 Labels and action descriptions come from cards/cards.yaml through ``say``."""
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from ..coding.codetable import CPT_SYSTEM, HCPCS_SYSTEM
 from ..coding.findings import Finding, FindingKind
+from ..fhir.jsonview import codings
 from ..fhir.resources import VisitResources
+from ..fhir.validate import as_valid_json
 from .validation import HookRequest
 
 MODIFIER_EXT = "http://pumpcds.org/fhir/StructureDefinition/billing-modifier"
@@ -38,13 +39,14 @@ def _replace_coding(resource: dict[str, Any], field: str, code: str, system: str
     return resource
 
 
-def as_json(resource: Any) -> dict[str, Any]:
-    """A parsed R4B resource as plain FHIR JSON (whole resource, nothing dropped but nulls)."""
-    return json.loads(resource.model_dump_json(exclude_none=True, by_alias=True))
+def as_json(resource: dict[str, Any]) -> dict[str, Any]:
+    """A resource as valid R4 JSON to send back (whole resource, nothing dropped but nulls); raises
+    InvalidResource when it is not valid R4, and the card goes without the suggestion."""
+    return as_valid_json(resource)
 
 
-def _ref(resource: Any) -> str:
-    return f"{resource.get_resource_type()}/{resource.id}"
+def _ref(resource: dict[str, Any]) -> str:
+    return f"{resource.get('resourceType')}/{resource.get('id')}"
 
 
 def _suggestion(label: str, actions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -172,7 +174,7 @@ def _create(finding: Finding, request: HookRequest, say: Say) -> dict[str, Any]:
 def _affected(finding: Finding, candidates: list[Any]) -> list[Any]:
     """The resources carrying the wrong code, among those this hook may change."""
     wanted = set(finding.affected)
-    return [r for r in candidates if r.id and _ref(r) in wanted]
+    return [r for r in candidates if r.get("id") and _ref(r) in wanted]
 
 
 def _deletes(items: list[Any], description: str) -> list[dict[str, Any]]:
@@ -192,7 +194,7 @@ def _order_sign(finding: Finding, request: HookRequest, resources: VisitResource
         first, rest = orders[0], orders[1:]
         body = _replace_coding(as_json(first), "code", finding.code, system)
         _with_modifiers(body, finding)
-        if finding.units and first.get_resource_type() == "ServiceRequest":
+        if finding.units and first.get("resourceType") == "ServiceRequest":
             body["quantityQuantity"] = {"value": finding.units}
         actions = [{"type": "update", "description": say("suggestions.order.replace.update"), "resource": body}]
         actions += _deletes(rest, say("suggestions.order.replace.delete"))
@@ -205,8 +207,8 @@ def _order_sign(finding: Finding, request: HookRequest, resources: VisitResource
 def _carrying(orders: list[Any], code: str) -> bool:
     """A draft order already carries this code (the engine would not recommend it then; belt and braces)."""
     for order in orders:
-        concept = getattr(order, "code", None) or getattr(order, "medicationCodeableConcept", None)
-        if any(c.code == code for c in getattr(concept, "coding", None) or ()):
+        concept = order.get("code") or order.get("medicationCodeableConcept")
+        if any(c.get("code") == code for c in codings(concept)):
             return True
     return False
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from fhir.resources.R4B.resource import Resource
-
+from ..fhir.jsonview import JSON, codings, text
 from ..fhir.resources import VisitResources
 
 # what each prefetch key, or referenced resource type, holds, in clinical terms
@@ -91,26 +90,26 @@ def _subject_of(key: str) -> tuple[str, str]:
     return SUBJECT.get(head, "part of the record"), head
 
 
-def local_code_resources(visit_resources: Iterable[Resource], vocabulary: Any) -> list[str]:
+def local_code_resources(visit_resources: Iterable[JSON], vocabulary: Any) -> list[str]:
     """Types of the visit's Procedures/Observations coded only with unmapped site-local codes."""
     found = []
     for r in visit_resources:
-        rtype = r.get_resource_type()
+        rtype = r.get("resourceType")
         if rtype not in ("Procedure", "Observation"):
             continue
-        codings = list(getattr(getattr(r, "code", None), "coding", None) or ())
-        if not codings:
+        coded = codings(r.get("code"))
+        if not coded:
             continue
         understood = False
         local = False
-        for c in codings:
-            system = (c.system or "").strip()
-            if vocabulary.system(system) is not None or (system, (c.code or "").strip()) in vocabulary.site_mapping:
+        for c in coded:
+            system = (text(c.get("system")) or "").strip()
+            if vocabulary.system(system) is not None or (system, (text(c.get("code")) or "").strip()) in vocabulary.site_mapping:
                 understood = True
             elif system and not system.startswith(STANDARD_PREFIXES):
                 local = True
         if local and not understood:
-            found.append(rtype)
+            found.append(str(rtype))
     return found
 
 

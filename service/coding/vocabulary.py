@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from ..config import ConfigError
+from ..fhir.jsonview import codings
 from .terminology import PUMPCDS_SYSTEM, concepts
 
 DATA = Path(__file__).parent / "data"
@@ -80,21 +81,25 @@ class Vocabulary:
         return self.system_names.get(uri.strip().rstrip("/")) or self.system_names.get(uri.strip())
 
     def codings(self, concept: Any) -> Iterator[tuple[str | None, str, str | None]]:
-        """(system name, code, display) of a CodeableConcept (or Coding), with site mapping applied:
-        a mapped local code is yielded as the pumpcds concept it maps to (and as itself)."""
-        if concept is None:
-            return
-        items = getattr(concept, "coding", None)
-        if items is None and getattr(concept, "code", None) is not None and hasattr(concept, "system"):
-            items = [concept]
-        for c in items or ():
-            code = (c.code or "").strip()
+        """(system name, code, display) of a CodeableConcept (or Coding) as FHIR JSON, with site
+        mapping applied: a mapped local code is yielded as the pumpcds concept it maps to (and as itself)."""
+        mapping = self.site_mapping
+        for c in codings(concept):
+            code = c.get("code")
+            if type(code) is not str:
+                continue
+            code = code.strip()
             if not code:
                 continue
-            mapped = self.site_mapping.get(((c.system or "").strip(), code))
-            if mapped:
-                yield PUMPCDS, mapped, c.display
-            yield self.system(c.system), code, c.display
+            system = c.get("system")
+            system = system if type(system) is str else ""
+            display = c.get("display")
+            display = display if type(display) is str else None
+            if mapping:
+                mapped = mapping.get((system.strip(), code))
+                if mapped:
+                    yield PUMPCDS, mapped, display
+            yield self.system(system), code, display
 
     def drug_for(self, rxnorm: set[str], texts: list[str], hcpcs: set[str]) -> DrugInfo | None:
         for code in hcpcs:

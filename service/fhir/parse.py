@@ -1,16 +1,19 @@
-"""Parse FHIR R4 JSON into fhir.resources R4B models, only for the types the coding rules read."""
+"""Read FHIR R4 JSON in: only the types the visit facts read, repaired (normalize.py), the elements
+the facts read type-checked (shapes.py), and with `fhir_validation: strict` validated with the R4
+models (validate.py). The result is the JSON itself, never a model; a resource that cannot be used
+is skipped and reported as a `ResourceIssue`."""
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.resource import Resource
-from pydantic import ValidationError
+import orjson
 
 from ..jsondepth import DEFAULT_MAX_DEPTH, too_deep
-from .normalize import drop_paths, normalize_resource, wrap_in_list
-from .resources import ResourceIssue
+from . import shapes, validate
+from .normalize import normalize_resource, wrap_in_list
+from .resources import JSON, ResourceIssue
+from .validate import DEFAULT_VALIDATION, Validation
 
 # The resource types the facts builder reads. Everything else is ignored without parsing.
 USED_TYPES = frozenset(
@@ -32,20 +35,6 @@ USED_TYPES = frozenset(
     }
 )
 
-
-# nested single objects (dosageInstruction, then its doseAndRate) surface one level per round
-MAX_REPAIR_ROUNDS = 4
-
-
-def _summarise(errors: list[dict[str, Any]]) -> str:
-    parts = []
-    for e in errors[:3]:
-        loc = ".".join(str(p) for p in e.get("loc", ()))
-        parts.append(f"{loc or '(resource)'}: {e.get('msg', 'invalid')}")
-    more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
-    return "; ".join(parts) + more
-
-
 _JSON_TYPE = {list: "an array", str: "a string", int: "a number", float: "a number", bool: "true/false"}
 
 
@@ -62,10 +51,23 @@ def not_a_resource(raw: Any) -> str | None:
     return None
 
 
+def _nested_too_deep(raw: dict[str, Any], max_depth: int) -> bool:
+    """Deeper than `max_depth`? A resource with fewer brackets than that cannot be: counted on its
+    compact JSON first (C speed), walked only when it has that many."""
+    try:
+        text = orjson.dumps(raw)
+    except (orjson.JSONEncodeError, TypeError):
+        return too_deep(raw, max_depth) is not None
+    if text.count(b"{") + text.count(b"[") <= max_depth:
+        return False
+    return too_deep(raw, max_depth) is not None
+
+
 def parse_resource(
-    raw: Any, location: str, max_depth: int = DEFAULT_MAX_DEPTH
-) -> tuple[Resource | None, list[ResourceIssue]]:
-    """One resource: normalise, validate, drop unknown elements once; never raises."""
+    raw: Any, location: str, max_depth: int = DEFAULT_MAX_DEPTH, validation: str = DEFAULT_VALIDATION
+) -> tuple[JSON | None, list[ResourceIssue]]:
+    """One resource: normalise, check the elements the facts read, validate when `strict`;
+    never raises. Returns the JSON to read (None when skipped) and what was found."""
     problem = not_a_resource(raw)
     if problem:
         return None, [ResourceIssue(location, None, None, problem)]
@@ -73,7 +75,7 @@ def parse_resource(
     if rtype not in USED_TYPES and rtype != "MedicationOrder":
         return None, []
     rid = raw.get("id") if isinstance(raw.get("id"), str) else None
-    if too_deep(raw, max_depth) is not None:  # before the recursive repairs and validation
+    if _nested_too_deep(raw, max_depth):  # before the recursive repairs and validation
         return None, [ResourceIssue(location, rtype, rid, f"nested more than {max_depth} levels deep; not read")]
     data, repairs = normalize_resource(raw, draft_order=location.startswith("draftOrders"))
     if data is None:
@@ -81,32 +83,27 @@ def parse_resource(
     rtype = data.get("resourceType", rtype)
     if rtype not in USED_TYPES:
         return None, []
-    cls = get_fhir_model_class(rtype)
-    issues: list[ResourceIssue] = []
-    for attempt in range(MAX_REPAIR_ROUNDS + 1):
-        try:
-            model = cls.model_validate(data)
-        except ValidationError as exc:
-            errors = exc.errors()
-            extra = [e["loc"] for e in errors if e.get("type") == "extra_forbidden"]
-            # a single object where R4 wants a list (real clients send e.g. category, dosageInstruction,
-            # doseAndRate that way): the meaning is unambiguous, so it is read as a one-item list
-            single = [e["loc"] for e in errors if e.get("type") == "list_type" and isinstance(e.get("input"), dict)]
-            if attempt < MAX_REPAIR_ROUNDS and (extra or single) and len(extra) + len(single) == len(errors):
-                if single:
-                    wrap_in_list(data, single)
-                    repairs.append("single object read as a list: " + ", ".join(".".join(map(str, loc)) for loc in single[:5]))
-                if extra:
-                    drop_paths(data, extra)
-                    repairs.append("ignored unknown element(s): " + ", ".join(".".join(map(str, loc)) for loc in extra[:5]))
-                continue
-            return None, [ResourceIssue(location, rtype, rid, "not valid FHIR R4: " + _summarise(errors))]
-        except (TypeError, ValueError) as exc:  # defensive: odd input the models choke on
-            return None, [ResourceIssue(location, rtype, rid, f"not valid FHIR R4: {type(exc).__name__}")]
-        break
+    rid = data.get("id") if isinstance(data.get("id"), str) else rid
+    if validation == Validation.STRICT:
+        model, data, invalid, more = validate.r4(data)
+        repairs.extend(more)
+        if model is None:
+            return None, [ResourceIssue(location, rtype, rid, invalid or "not valid FHIR R4")]
+    checked = shapes.check(data)
+    if checked.problems:
+        return None, [ResourceIssue(location, rtype, rid, "not valid FHIR R4: " + _summary(checked.problems))]
+    if checked.wraps:
+        data = orjson.loads(orjson.dumps(data))  # the caller's JSON is never changed
+        wrap_in_list(data, checked.wraps)
+        repairs.append("single object read as a list: " + ", ".join(".".join(map(str, loc)) for loc in checked.wraps[:5]))
     if repairs:
-        issues.append(ResourceIssue(location, rtype, model.id, "; ".join(repairs[:5]), skipped=False))
-    return model, issues
+        return data, [ResourceIssue(location, rtype, rid, "; ".join(repairs[:5]), skipped=False)]
+    return data, []
+
+
+def _summary(problems: list[str]) -> str:
+    more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+    return "; ".join(problems[:3]) + more
 
 
 def bundle_problem(value: Any) -> str | None:
@@ -144,7 +141,7 @@ ENCOUNTER_ELEMENT = {
 
 def of_other_encounter(raw: Any, encounter_id: str) -> bool:
     """True for a resource that names an encounter other than this visit's: the visit facts never
-    use it, so it is not worth validating (prefetch searches by patient return the whole history)."""
+    use it, so it is not worth reading in (prefetch searches by patient return the whole history)."""
     rtype = raw.get("resourceType") if isinstance(raw, dict) else None
     if not isinstance(rtype, str):
         return False
@@ -162,29 +159,28 @@ def parse_many(
     location: str,
     encounter_id: str | None = None,
     max_depth: int = DEFAULT_MAX_DEPTH,
-) -> tuple[list[Resource], list[ResourceIssue]]:
-    """Parse resources (and Bundles' entries); with `encounter_id`, resources of other encounters
-    are left unparsed. A resource nested deeper than `max_depth` is skipped and reported (Bundles
+    validation: str = DEFAULT_VALIDATION,
+) -> tuple[list[JSON], list[ResourceIssue]]:
+    """Read resources (and Bundles' entries); with `encounter_id`, resources of other encounters
+    are left unread. A resource nested deeper than `max_depth` is skipped and reported (Bundles
     within Bundles recurse here at most a third of the JSON parser's 1,024 levels)."""
-    models: list[Resource] = []
+    out: list[JSON] = []
     issues: list[ResourceIssue] = []
     for raw in items:
         if isinstance(raw, dict) and raw.get("resourceType") == "Bundle":
-            inner, inner_issues = parse_many(bundle_entries(raw), location, encounter_id, max_depth)
-            models.extend(inner)
+            inner, inner_issues = parse_many(bundle_entries(raw), location, encounter_id, max_depth, validation)
+            out.extend(inner)
             issues.extend(inner_issues)
             continue
         if encounter_id and of_other_encounter(raw, encounter_id):
             continue
-        model, found = parse_resource(raw, location, max_depth)
+        data, found = parse_resource(raw, location, max_depth, validation)
         issues.extend(found)
-        if model is not None:
-            models.append(model)
-    return models, issues
+        if data is not None:
+            out.append(data)
+    return out, issues
 
 
 def warm_up() -> None:
-    """Import every model class the rules read at start, so the first hook call after a start does
-    not spend its FHIR time budget on imports (issue 11: measured up to half a second cold)."""
-    for rtype in USED_TYPES:
-        get_fhir_model_class(rtype)
+    """Import every model class the rules read at start (validation and suggestions use them)."""
+    validate.warm_up(USED_TYPES)

@@ -5,24 +5,62 @@ Per prefetch key (CDS Hooks 2.0 §Prefetch):
 - `null` -> the client found no data; nothing is fetched;
 - missing, or an OperationOutcome (the client's own fetch failed) -> fetched from fhirServer.
 Required data that neither path supplies -> 412. Optional data that cannot be had is listed
-in `VisitResources.unavailable`, so cards can say what was not checked.
+in `VisitResources.unavailable`, so cards can say what was not checked. Errors are domain
+errors (errors.py); the HTTP edge maps them to 412/413.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
-from ..cdshooks.services import PrefetchTemplate
-from ..cdshooks.validation import HookRequest
-from ..errors import ApiError
 from ..jsondepth import DEFAULT_MAX_DEPTH
+from . import validate
 from .client import FhirClient, FhirFetchError
+from .errors import PrefetchMissing, TooManyResources
+from .jsonview import items, reference
 from .parse import bundle_entries, bundle_problem, parse_many
 from .resources import VisitResources
+from .validate import DEFAULT_VALIDATION, Validation
+
+
+class PrefetchTemplate(Protocol):
+    """A service's prefetch template, as far as gathering needs it (cdshooks.services.PrefetchTemplate)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def query(self) -> str: ...
+    @property
+    def required(self) -> bool: ...
+    @property
+    def types(self) -> tuple[str, ...]: ...
+    @property
+    def report_if_unavailable(self) -> bool: ...
+
+
+class Service(Protocol):
+    @property
+    def prefetch(self) -> Sequence[PrefetchTemplate]: ...
+    @property
+    def resource_context(self) -> tuple[str, ...]: ...
+    def template(self, key: str) -> PrefetchTemplate | None: ...
+
+
+class Request(Protocol):
+    """A checked hook request (cdshooks.validation.HookRequest)."""
+
+    @property
+    def hook(self) -> str: ...
+    @property
+    def context(self) -> dict[str, Any]: ...
+    @property
+    def prefetch(self) -> dict[str, Any] | None: ...
+    @property
+    def service(self) -> Service: ...
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z.]+)\s*\}\}")
 _USER_TOKENS = {
@@ -40,7 +78,7 @@ def render_template(query: str, context: dict[str, Any]) -> str | None:
     def value(token: str) -> str | None:
         if token.startswith("context."):
             v = context.get(token[len("context."):])
-            return v if isinstance(v, (str, int)) and str(v) else None
+            return str(v) if isinstance(v, (str, int)) and str(v) else None
         if token in _USER_TOKENS:
             return user_id if user_type == _USER_TOKENS[token] and user_id else None
         return None
@@ -99,13 +137,18 @@ def _wrong_type(raw: list[Any], expected: tuple[str, ...]) -> str | None:
 
 
 class PrefetchResolver:
-    def __init__(self, max_resources: int, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+    def __init__(self, max_resources: int, max_depth: int = DEFAULT_MAX_DEPTH,
+                 validation: str = DEFAULT_VALIDATION) -> None:
         self._max_resources = max_resources
         self._max_depth = max_depth
+        self._validation = Validation(validation)
+
+    def _read(self, raw: list[Any], location: str, encounter_id: str | None = None) -> tuple[list[Any], list[Any]]:
+        return parse_many(raw, location, encounter_id, self._max_depth, self._validation)
 
     def gather(
         self,
-        request: HookRequest,
+        request: Request,
         client: FhirClient | None,
         no_client_reason: str = "no fhirServer in the request",
         relevant: Callable[[list[Any], set[str]], bool] | None = None,
@@ -114,22 +157,17 @@ class PrefetchResolver:
         could not be judged on what it carried; given what was gathered and the keys that could
         not be had) says no pump visit is involved."""
         visit = VisitResources(context=request.context, hook=request.hook)
+        if self._validation is Validation.RELEVANT:
+            visit.validator = validate.validator
         prefetch = request.prefetch or {}
         total = sum(_count(v) for v in prefetch.values() if v is not None)
         total += sum(_count(request.context.get(k) or {}) for k in request.service.resource_context)
         if total > self._max_resources:
-            raise ApiError(
-                413,
-                f"the request carries {total} resources (prefetch and draft orders); "
-                f"this service accepts at most {self._max_resources}",
-                "prefetch",
-            )
+            raise TooManyResources(total, self._max_resources)
 
         for ctx_key in request.service.resource_context:
-            orders, issues = parse_many(
-                bundle_entries(request.context.get(ctx_key) or {}), ctx_key, max_depth=self._max_depth
-            )
-            visit.draft_orders.extend(orders)
+            orders, issues = self._read(bundle_entries(request.context.get(ctx_key) or {}), ctx_key)
+            visit.add_orders(orders, ctx_key)
             visit.issues.extend(issues)
 
         encounter_id = request.context.get("encounterId")
@@ -163,11 +201,11 @@ class PrefetchResolver:
 
         missing: list[str] = []
         for result in results:
-            template = request.service.template(result.key)
+            found_template = request.service.template(result.key)
             if result.problem:
-                if template is not None and template.required:
+                if found_template is not None and found_template.required:
                     missing.append(f"{result.key}: {result.problem}")
-                elif template is not None and not template.report_if_unavailable:
+                elif found_template is not None and not found_template.report_if_unavailable:
                     continue
                 else:
                     visit.unavailable.append(f"{result.key}: {result.problem}")
@@ -176,16 +214,12 @@ class PrefetchResolver:
                 visit.unavailable.append(f"{result.key}: more pages than the configured cap; later pages not read")
             if result.note:
                 visit.unavailable.append(f"{result.key}: {result.note}")
-            models, issues = parse_many(result.raw, f"prefetch:{result.key}", encounter_id, self._max_depth)
-            visit.extend(models)
+            location = f"prefetch:{result.key}"
+            found, issues = self._read(result.raw, location, encounter_id)
+            visit.extend(found, location)
             visit.issues.extend(issues)
         if missing:
-            raise ApiError(
-                412,
-                "data the service needs could be had neither from prefetch nor from the FHIR server",
-                "prefetch",
-                missing=missing,
-            )
+            raise PrefetchMissing(missing)
         if client is not None:
             self._resolve_references(visit, client)
         return visit
@@ -225,20 +259,15 @@ class PrefetchResolver:
 
     def _resolve_references(self, visit: VisitResources, client: FhirClient) -> None:
         """Fetch performers and devices the Procedures point at but the prefetch did not carry."""
-        wanted: list[str] = []
+        wanted: list[str | None] = []
         for proc in visit.of_type("Procedure"):
-            for performer in proc.performer or []:
-                for ref in (performer.actor, performer.onBehalfOf):
-                    if ref is not None and ref.reference:
-                        wanted.append(ref.reference)
-            for focal in proc.focalDevice or []:
-                if focal.manipulated is not None and focal.manipulated.reference:
-                    wanted.append(focal.manipulated.reference)
+            for performer in items(proc.get("performer")):
+                wanted.extend((reference(performer.get("actor")), reference(performer.get("onBehalfOf"))))
+            wanted.extend(reference(focal.get("manipulated")) for focal in items(proc.get("focalDevice")))
         for role in visit.of_type("PractitionerRole"):
-            if role.practitioner is not None and role.practitioner.reference:
-                wanted.append(role.practitioner.reference)
+            wanted.append(reference(role.get("practitioner")))
         todo = []
-        for ref in dict.fromkeys(wanted):
+        for ref in dict.fromkeys(r for r in wanted if r):
             parts = ref.split("/")
             if len(parts) != 2 or parts[0] not in {"Practitioner", "PractitionerRole", "Device"}:
                 continue
@@ -253,6 +282,7 @@ class PrefetchResolver:
             if raw.get("resourceType") != ref.split("/")[0]:
                 visit.unavailable.append(f"{ref}: FHIR server answered with a {raw.get('resourceType')} instead of it")
                 continue
-            models, issues = parse_many([raw], f"fhirServer:{ref.split('/')[0]}", max_depth=self._max_depth)
-            visit.extend(models)
+            location = f"fhirServer:{ref.split('/')[0]}"
+            found, issues = self._read([raw], location)
+            visit.extend(found, location)
             visit.issues.extend(issues)
