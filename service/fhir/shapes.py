@@ -105,45 +105,51 @@ def _name(loc: Loc) -> str:
 
 
 def _check_obj(node: dict[str, Any], shape: Obj, loc: Loc, out: Checked) -> None:
+    """Walks the object's own elements (fewer than a shape lists), never recursing deeper than the shape."""
+    fields = shape.fields
+    for key, value in node.items():
+        spec = fields.get(key)
+        if spec is None or value is None:
+            continue
+        if spec is STRING:
+            if type(value) is not str:
+                out.problems.append(f"{_name((*loc, key))}: not a string")
+        else:
+            _check(value, spec, (*loc, key), out)
     for key in shape.required:
         if node.get(key) is None:
             out.problems.append(f"{_name((*loc, key))}: missing (required)")
     for group in shape.choices:
-        present = [k for k in group if node.get(k) is not None]
+        present = [k for k in group if k in node]
         if len(present) > 1:
             out.problems.append(f"{_name(loc)}: more than one of {', '.join(present)}")
-    if shape.one_required and not any(node.get(k) is not None for k in shape.one_required):
+    if shape.one_required and not any(k in node for k in shape.one_required):
         choice = os.path.commonprefix(list(shape.one_required)) + "[x]"
         out.problems.append(f"{_name((*loc, choice))}: missing (required)")
-    for key, spec in shape.fields.items():
-        value = node.get(key)
-        if value is not None:
-            _check(value, spec, (*loc, key), out)
 
 
 def _check(value: Any, spec: Spec, loc: Loc, out: Checked) -> None:
-    if type(spec) is Primitive:
-        if not spec.test(value):
-            out.problems.append(f"{_name(loc)}: not {spec.name}")
-        return
-    if type(spec) is Many:
+    kind = type(spec)
+    if kind is Primitive:
+        if not spec.test(value):  # type: ignore[union-attr]
+            out.problems.append(f"{_name(loc)}: not {spec.name}")  # type: ignore[union-attr]
+    elif kind is Obj:
         if type(value) is dict:
-            out.wraps.append(loc)
-            _check_obj(value, spec.item, (*loc, 0), out)
-        elif type(value) is list:
-            for i, item in enumerate(value):
-                if type(item) is dict:
-                    _check_obj(item, spec.item, (*loc, i), out)
-                else:
-                    out.problems.append(f"{_name((*loc, i))}: not a JSON object")
+            _check_obj(value, spec, loc, out)  # type: ignore[arg-type]
         else:
-            out.problems.append(f"{_name(loc)}: not a list")
-        return
-    assert type(spec) is Obj
-    if type(value) is dict:
-        _check_obj(value, spec, loc, out)
+            out.problems.append(f"{_name(loc)}: not a JSON object")
+    elif type(value) is list:
+        item = spec.item  # type: ignore[union-attr]
+        for i, element in enumerate(value):
+            if type(element) is dict:
+                _check_obj(element, item, (*loc, i), out)
+            else:
+                out.problems.append(f"{_name((*loc, i))}: not a JSON object")
+    elif type(value) is dict:
+        out.wraps.append(loc)
+        _check_obj(value, spec.item, (*loc, 0), out)  # type: ignore[union-attr]
     else:
-        out.problems.append(f"{_name(loc)}: not a JSON object")
+        out.problems.append(f"{_name(loc)}: not a list")
 
 
 def check(resource: dict[str, Any]) -> Checked:

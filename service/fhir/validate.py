@@ -12,7 +12,6 @@ sends back to the EHR are always validated (`as_valid_json`), so pumpcds never e
 """
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import Any
 
@@ -100,11 +99,13 @@ def validator(resource: JSON, location: str) -> tuple[bool, list[ResourceIssue]]
 
 
 def as_valid_json(resource: JSON) -> JSON:
-    """The resource as valid R4 JSON (repaired as above, nulls dropped): what a suggestion sends."""
-    model, _, problem, _ = r4(resource)
+    """A fresh copy of the resource, checked valid R4 (repaired as above): what a suggestion edits
+    and sends back. The EHR's own JSON, not the models' rendering of it (the two are equal for
+    every resource of the samples)."""
+    model, data, problem, _ = r4(resource)
     if model is None:
         raise InvalidResource(problem or "not valid FHIR R4")
-    result: JSON = json.loads(model.model_dump_json(exclude_none=True, by_alias=True))
+    result: JSON = orjson.loads(orjson.dumps(data))
     return result
 
 

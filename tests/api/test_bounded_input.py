@@ -160,7 +160,7 @@ def test_dstu2_medication_order_with_odd_types_is_skipped_and_reported(app, chan
     body["context"]["draftOrders"]["entry"].append({"resource": order})
     _, visit = served(app, body)
     mine = [i for i in visit.issues if i.resource_id == "mo-1" or i.resource_type == "MedicationRequest"]
-    read = [r for r in visit.draft_orders if r.id == "mo-1"]
+    read = [r for r in visit.draft_orders if r["id"] == "mo-1"]
     assert read or any(i.skipped for i in mine), (mine, read)
 
 

@@ -30,7 +30,7 @@ def test_non_string_resource_type_from_the_fhir_server_is_skipped_and_reported(a
     fhir.faults["Procedure"] = Fault(body=searchset(odd, procedure(1)))
     result, visit = gathered(app, request_body(fhir.base))
     assert result.status == 200, result.body
-    assert [p.id for p in visit.of_type("Procedure")] == ["proc-1"]
+    assert [p["id"] for p in visit.of_type("Procedure")] == ["proc-1"]
     assert any(i.skipped and "not a FHIR resource" in i.problem for i in visit.issues)
 
 
@@ -40,7 +40,7 @@ def test_resource_nested_deeper_than_the_limit_from_the_fhir_server_is_skipped(a
                                      + deep.encode() + b'},{"resource":' + json.dumps(procedure(1)).encode() + b"}]}")
     result, visit = gathered(app, request_body(fhir.base))
     assert result.status == 200, result.body
-    assert [p.id for p in visit.of_type("Procedure")] == ["proc-1"]
+    assert [p["id"] for p in visit.of_type("Procedure")] == ["proc-1"]
     assert any("levels deep" in i.problem for i in visit.issues)
 
 
@@ -52,7 +52,7 @@ def test_parse_resource_checks_depth_before_any_recursive_step():
     assert model is None and "levels deep" in issues[0].problem
     bundle = {"resourceType": "Bundle", "entry": [{"resource": {**procedure(1), "note": [deep]}}, {"resource": procedure(2)}]}
     models, issues = parse_many([bundle], "prefetch:procedures")
-    assert [m.id for m in models] == ["proc-2"] and "levels deep" in issues[0].problem
+    assert [m["id"] for m in models] == ["proc-2"] and "levels deep" in issues[0].problem
 
 
 @pytest.mark.parametrize("raw, says", [

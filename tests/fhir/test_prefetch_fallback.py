@@ -91,12 +91,12 @@ def gathered(app, body, service_id=ORDER_SIGN_SERVICE_ID):
 def test_missing_prefetch_is_fetched_with_bearer_token(app, fhir):
     result, resources = gathered(app, request_body(fhir.base))
     assert result.status == 200, result.body
-    assert {r.id for r in resources.of_type("Procedure")} == {f"proc-{i}" for i in range(5)}  # 3 pages of 2
-    assert [d.id for d in resources.of_type("Device")] == ["pump-1"]
+    assert {r["id"] for r in resources.of_type("Procedure")} == {f"proc-{i}" for i in range(5)}  # 3 pages of 2
+    assert [d["id"] for d in resources.of_type("Device")] == ["pump-1"]
     assert all(r.headers.get("Authorization") == f"Bearer {TOKEN}" for r in fhir.requests)
     assert any(r.path == "/fhir/Procedure" and r.query.get("_offset") == "4" for r in fhir.requests)
     # the performer the Procedures point at is fetched by reference
-    assert [p.id for p in resources.of_type("Practitioner")] == ["prac-9"]
+    assert [p["id"] for p in resources.of_type("Practitioner")] == ["prac-9"]
 
 
 def test_sent_prefetch_is_used_without_calling_the_server(app, fhir):
@@ -105,7 +105,7 @@ def test_sent_prefetch_is_used_without_calling_the_server(app, fhir):
                 "practitioner": practitioner("prac-1"), "practitionerRoles": None}
     result, resources = gathered(app, request_body(fhir.base, prefetch))
     assert result.status == 200
-    assert [p.id for p in resources.of_type("Procedure")] == ["proc-1"]
+    assert [p["id"] for p in resources.of_type("Procedure")] == ["proc-1"]
     assert not [r for r in fhir.requests if r.path in ("/fhir/Device", "/fhir/Procedure")]
 
 
@@ -113,7 +113,7 @@ def test_operation_outcome_in_prefetch_triggers_own_fetch(app, fhir):
     oo = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}
     result, resources = gathered(app, request_body(fhir.base, {"device": oo, "procedures": None}))
     assert result.status == 200
-    assert [d.id for d in resources.of_type("Device")] == ["pump-1"]
+    assert [d["id"] for d in resources.of_type("Device")] == ["pump-1"]
     assert any(r.path == "/fhir/Device" for r in fhir.requests)
 
 
@@ -215,7 +215,7 @@ def test_server_off_allow_list_is_never_contacted(settings, fhir):
 def test_encounter_close_fetches_by_encounter(app, fhir):
     result, resources = gathered(app, request_body(fhir.base, hook="encounter-discharge"), ENCOUNTER_DISCHARGE_SERVICE_ID)
     assert result.status == 200, result.body
-    assert [e.id for e in resources.of_type("Encounter")] == ["enc-1"]
+    assert [e["id"] for e in resources.of_type("Encounter")] == ["enc-1"]
     assert any(r.path == "/fhir/Procedure" and r.query.get("encounter") == "enc-1" for r in fhir.requests)
 
 
