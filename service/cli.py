@@ -33,7 +33,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     except (OSError, json.JSONDecodeError) as exc:
         print(f"cannot read {args.request}: {exc}", file=sys.stderr)
         return 2
-    runtime = Runtime.build(load_settings())
+    settings = load_settings()
+    if args.strict:  # every resource validated with the R4 models, as the tests compare
+        settings = settings.with_overrides(fhir_validation="strict")
+    runtime = Runtime.build(settings)
     service_id = args.service
     if not service_id:
         hook = body.get("hook") if isinstance(body, dict) else None
@@ -136,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("evaluate", help="answer a CDS Hooks request file, as the HTTP service would")
     evaluate.add_argument("request", help="path to a CDS Hooks request JSON")
     evaluate.add_argument("--service", help="service id (default: from the request's hook)")
+    evaluate.add_argument("--strict", action="store_true",
+                          help="validate every FHIR resource with the R4 models (fhir_validation: strict)")
     evaluate.set_defaults(func=_evaluate)
     schemas = sub.add_parser("schemas", help="write the JSON Schemas the service enforces")
     schemas.add_argument("--out", default="schemas")

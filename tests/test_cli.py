@@ -60,6 +60,25 @@ def test_evaluate_prints_the_same_answer_as_http(tmp_path, client):
     assert strip_uuids(via_cli) == strip_uuids(via_http)
 
 
+def test_evaluate_strict_validates_every_resource_with_the_r4_models(tmp_path):
+    """A procedure whose `note` is not a list of Annotations: no fact reads it, so the default
+    (fhir_validation: off) uses it; --strict skips it and says so on the data card."""
+    path, body = request_file(tmp_path)
+    body["prefetch"]["procedures"] = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {
+        "resourceType": "Procedure", "id": "p-1", "status": "completed", "subject": {"reference": "Patient/pat-1"},
+        "code": {"coding": [{"system": "http://pumpcds.org/fhir/CodeSystem/pump-visit", "code": "refill"}]},
+        "note": "free text where R4 wants a list"}}]}
+    path.write_text(json.dumps(body))
+
+    def data_card(*flags):
+        proc = run("evaluate", *flags, str(path), env=clean_env(tmp_path))
+        assert proc.returncode == 0, proc.stderr
+        return json.dumps([c for c in json.loads(proc.stdout)["cards"] if c["extension"]["pumpcds"]["ruleId"] == "DQ-INPUT"])
+
+    assert "rocedure records: 1 entry could not be read" in data_card("--strict")
+    assert "rocedure records" not in data_card()
+
+
 def test_evaluate_reports_errors_with_nonzero_exit(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"hook": "order-sign"}))

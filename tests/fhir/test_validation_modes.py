@@ -135,3 +135,19 @@ def test_the_setting_is_read_from_the_environment_and_checked() -> None:
     assert load_settings(environ={"PUMPCDS_FHIR_VALIDATION": "strict"}).fhir_validation == "strict"
     with pytest.raises(ConfigError, match="fhir_validation must be one of off, relevant, strict"):
         load_settings(environ={"PUMPCDS_FHIR_VALIDATION": "lenient"})
+
+
+def test_a_suggestion_never_sends_back_invalid_r4(runtime_for, caplog) -> None:
+    """With `off` a draft order only the R4 models reject (its `note` is not a list) is read; the
+    card still says what to bill, but no suggestion sends that order back to the EHR as it is."""
+    from fhir.resources.R4B import get_fhir_model_class
+
+    body = json.loads((SAMPLES / "requests" / "order-sign-62368-billed-as-62367.json").read_text())
+    valid = invoke(runtime_for("off", {}), "pump-visit-coding-order-sign", copy.deepcopy(body)).body["cards"]
+    updates = [a["resource"] for c in valid for s in c.get("suggestions", []) for a in s["actions"] if a["type"] == "update"]
+    assert updates and all(get_fhir_model_class(r["resourceType"]).model_validate(r) for r in updates)
+
+    body["context"]["draftOrders"]["entry"][0]["resource"]["note"] = "free text where R4 wants a list"
+    cards = invoke(runtime_for("off", {}), "pump-visit-coding-order-sign", body).body["cards"]
+    assert [c["extension"]["pumpcds"]["ruleId"] for c in cards] == [c["extension"]["pumpcds"]["ruleId"] for c in valid]
+    assert all("suggestions" not in c for c in cards if c["extension"]["pumpcds"]["ruleId"] == "SEL-MATRIX")
