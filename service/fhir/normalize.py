@@ -1,14 +1,16 @@
-"""Repairs for real-world FHIR JSON that strict R4 models reject, applied before parsing.
+"""Repairs for real-world FHIR JSON that strict R4 models reject.
 
 Each repair is recorded so the visit's data-quality finding can say what was changed.
-Nothing here guesses clinical meaning: only syntax is mended.
+Nothing here guesses clinical meaning: only syntax is mended. `convert` (whole-resource
+conversions) always runs; the walk of `clean` over every element runs before R4 validation
+(`strict`, `relevant`, and a resource a suggestion sends back); without validation the element
+type check mends the elements the facts read, one by one, with the same single-value repairs
+(`mend_text`, `mend_datetime`).
 """
 from __future__ import annotations
 
 import re
 from typing import Any
-
-import orjson
 
 _LOCAL_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:\d{2}(\.\d+)?)?$")
 _ID_BAD = re.compile(r"[^A-Za-z0-9\-.]")
@@ -16,40 +18,6 @@ _TRIMMED_KEYS = {"code", "system", "status", "intent", "unit", "id", "reference"
 _DATETIME_KEYS = re.compile(
     r"(DateTime|Instant|^date$|^issued$|^authoredOn$|^recorded$|^start$|^end$|^occurrenceDateTime$|^lastUpdated$|^effectiveDateTime$|^enteredDate$)"
 )
-
-
-# What in a resource's compact JSON one of the repairs below might touch: an empty or null value,
-# an empty object or list, fhir_comments, a string that starts or ends with white space (escaped, or
-# Unicode), a time without time zone, an id or reference with characters an id does not allow. A
-# resource with none of these is returned as it is, without the copying walk (most resources: the
-# walk was 8% of a hook call). The tests may match more than the repairs mend (a text that merely
-# contains "null"); that only costs the walk. Each test starts with a literal, which `in` and the
-# regular-expression engine find at C speed.
-_ESCAPE_AT_END = re.compile(rb'\\(?:[bfnrt]|u00[0-9a-fA-F]{2})"')
-_TIME_WITHOUT_ZONE = re.compile(rb'T\d\d:\d\d(?::\d\d(?:\.\d+)?)?"')
-_UNICODE_SPACE = re.compile(rb"\xc2[\x85\xa0]|\xe1\x9a\x80|\xe2\x80[\x80-\x8a\xa8\xa9\xaf]|\xe2\x81\x9f|\xe3\x80\x80")
-_IDS = re.compile(rb'"id":"([^"]*)"')
-_REFERENCES = re.compile(rb'"reference":"([^"]*)"')
-_ID_CHARS = re.compile(rb"[A-Za-z0-9.\-]*")
-_REFERENCE_CHARS = re.compile(rb"[A-Za-z0-9.\-/]*")
-
-
-def might_need_repair(data: dict[str, Any]) -> bool:
-    """False only when no repair of `_clean` can apply (checked on the compact JSON text)."""
-    try:
-        text = orjson.dumps(data)
-    except (orjson.JSONEncodeError, TypeError):
-        return True
-    if (b'""' in text or b"null" in text or b"{}" in text or b"[]" in text or b"fhir_comments" in text
-            or b'" ' in text or b' "' in text or b'"\\' in text):
-        return True
-    if b"\\" in text and _ESCAPE_AT_END.search(text):
-        return True
-    if _TIME_WITHOUT_ZONE.search(text) or (not text.isascii() and _UNICODE_SPACE.search(text)):
-        return True
-    if any(not _ID_CHARS.fullmatch(v) for v in _IDS.findall(text)):
-        return True
-    return any(not _REFERENCE_CHARS.fullmatch(v) for v in _REFERENCES.findall(text))
 
 
 def _fix_datetime(value: str) -> str | None:
@@ -62,6 +30,27 @@ def _fix_datetime(value: str) -> str | None:
 
 def _sanitize_id(value: str) -> str:
     return _ID_BAD.sub("-", value)[:64]
+
+
+def mend_id(value: str) -> str:
+    """An id with stray spaces trimmed and characters an id does not allow replaced."""
+    value = value.strip()
+    return _sanitize_id(value) if _ID_BAD.search(value) else value
+
+
+def mend_reference(value: str) -> str:
+    """A relative reference whose id has characters an id does not allow (`Patient/p 1`)."""
+    value = value.strip()
+    if "/" in value and not value.startswith(("http://", "https://", "#", "urn:")):
+        head, _, tail = value.rpartition("/")
+        if _ID_BAD.search(tail):
+            return f"{head}/{_sanitize_id(tail)}"
+    return value
+
+
+def mend_datetime(value: str, key: str) -> str | None:
+    """A date-time without time zone read as UTC (in the elements `_clean` mends), else None."""
+    return _fix_datetime(value) if _DATETIME_KEYS.search(key) else None
 
 
 def _clean(node: Any, key: str | None, repairs: list[str], path: str) -> Any:
@@ -96,11 +85,9 @@ def _clean(node: Any, key: str | None, repairs: list[str], path: str) -> Any:
         if key == "id" and _ID_BAD.search(value):
             repairs.append(f"{path}: invalid characters in id replaced")
             value = _sanitize_id(value)
-        if key == "reference" and "/" in value:
-            head, _, tail = value.rpartition("/")
-            if _ID_BAD.search(tail) and not value.startswith(("http://", "https://", "#", "urn:")):
-                repairs.append(f"{path}: invalid characters in referenced id replaced")
-                value = f"{head}/{_sanitize_id(tail)}"
+        if key == "reference" and mend_reference(value) != value:
+            repairs.append(f"{path}: invalid characters in referenced id replaced")
+            value = mend_reference(value)
         return value
     return node
 
@@ -145,9 +132,8 @@ def _medication_order_to_request(d: dict[str, Any], repairs: list[str]) -> dict[
 _REQUEST_TYPES = {"MedicationRequest", "ServiceRequest", "DeviceRequest"}
 
 
-def normalize_resource(raw: dict[str, Any], draft_order: bool = False) -> tuple[dict[str, Any] | None, list[str]]:
-    """Return the repaired resource (or None if nothing is left) and the repairs made. A resource
-    needing no repair is returned itself, not a copy: callers never change it in place.
+def convert(raw: dict[str, Any], draft_order: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """Whole-resource conversions (a new top-level object when one applies, else `raw` itself).
 
     A draft order without `intent` (the public sandbox builds its MedicationRequest that way) is an
     order by where it sits: the EHR is asking to sign it.
@@ -168,8 +154,13 @@ def normalize_resource(raw: dict[str, Any], draft_order: bool = False) -> tuple[
     if data.get("resourceType") == "Bundle" and not data.get("type"):
         data = {**data, "type": "collection"}
         repairs.append("Bundle without type read as a collection")
-    if not might_need_repair(data):
-        return data, repairs
+    return data, repairs
+
+
+def normalize_resource(raw: dict[str, Any], draft_order: bool = False) -> tuple[dict[str, Any] | None, list[str]]:
+    """`convert`, then every element repaired (a copy): the resource (None if nothing is left) and
+    the repairs made."""
+    data, repairs = convert(raw, draft_order)
     cleaned = _clean(data, None, repairs, "")
     return cleaned, repairs
 

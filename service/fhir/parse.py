@@ -1,6 +1,7 @@
-"""Read FHIR R4 JSON in: only the types the visit facts read, repaired (normalize.py), the elements
-the facts read type-checked (shapes.py), and with `fhir_validation: strict` validated with the R4
-models (validate.py). The result is the JSON itself, never a model; a resource that cannot be used
+"""Read FHIR R4 JSON in: only the types the visit facts read, converted (normalize.py), the elements
+the facts read type-checked and mended (shapes.py), and with `fhir_validation: strict` every
+element repaired and the resource validated with the R4 models (validate.py). The result is JSON,
+never a model (the caller's own JSON when nothing needed mending); a resource that cannot be used
 is skipped and reported as a `ResourceIssue`."""
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import orjson
 
 from ..jsondepth import DEFAULT_MAX_DEPTH, too_deep
 from . import shapes, validate
-from .normalize import normalize_resource, wrap_in_list
+from .normalize import _clean, convert
 from .resources import JSON, ResourceIssue
 from .validate import DEFAULT_VALIDATION, Validation
 
@@ -77,26 +78,26 @@ def parse_resource(
     rid = raw.get("id") if isinstance(raw.get("id"), str) else None
     if _nested_too_deep(raw, max_depth):  # before the recursive repairs and validation
         return None, [ResourceIssue(location, rtype, rid, f"nested more than {max_depth} levels deep; not read")]
-    data, repairs = normalize_resource(raw, draft_order=location.startswith("draftOrders"))
-    if data is None:
-        return None, [ResourceIssue(location, rtype, rid, "resource is empty")]
+    data, repairs = convert(raw, draft_order=location.startswith("draftOrders"))
     rtype = data.get("resourceType", rtype)
     if rtype not in USED_TYPES:
         return None, []
-    rid = data.get("id") if isinstance(data.get("id"), str) else rid
     if validation == Validation.STRICT:
-        model, data, invalid, more = validate.r4(data)
+        cleaned = _clean(data, None, repairs, "")
+        if cleaned is None:
+            return None, [ResourceIssue(location, rtype, rid, "resource is empty")]
+        model, data, invalid, more = validate.r4(cleaned)
         repairs.extend(more)
         if model is None:
             return None, [ResourceIssue(location, rtype, rid, invalid or "not valid FHIR R4")]
     checked = shapes.check(data)
     if checked.problems:
         return None, [ResourceIssue(location, rtype, rid, "not valid FHIR R4: " + _summary(checked.problems))]
-    if checked.wraps:
-        data = orjson.loads(orjson.dumps(data))  # the caller's JSON is never changed
-        wrap_in_list(data, checked.wraps)
-        repairs.append("single object read as a list: " + ", ".join(".".join(map(str, loc)) for loc in checked.wraps[:5]))
+    if checked.wraps or checked.mends:
+        data = shapes.mended(data, checked)
+        repairs.extend(checked.repairs)
     if repairs:
+        rid = data.get("id") if isinstance(data.get("id"), str) else rid
         return data, [ResourceIssue(location, rtype, rid, "; ".join(repairs[:5]), skipped=False)]
     return data, []
 

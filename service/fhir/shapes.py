@@ -22,6 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
+from . import normalize
 from .jsonview import boolean, integer, number
 
 Loc = tuple[str | int, ...]
@@ -35,12 +38,14 @@ _INSTANT = re.compile(
     r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
 )
 _CODE = re.compile(r"[^\s]+(\s[^\s]+)*")
-_URI = re.compile(r"\S*")
+_URI = re.compile(r"\S+")
 _ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_REF = re.compile(r"[A-Za-z0-9\-./]+")
 
 
 def _calendar_day(value: str) -> bool:
-    if len(value) < 10:
+    """A day the calendar has (the pattern admits 2026-02-30); only days past the 28th can be wrong."""
+    if len(value) < 10 or value[8:10] <= "28":
         return True
     try:
         dt.date.fromisoformat(value[:10])
@@ -49,21 +54,97 @@ def _calendar_day(value: str) -> bool:
     return True
 
 
+DELETE = object()  # a mend that drops the element: an empty value is no value (FHIR)
+# a mend: the value to read instead (or DELETE) and the repair, worded with {path}; None: it cannot be mended
+Mend = tuple[Any, str | None] | None
+
+
+def _only_empty(value: Any, key: str = "") -> Mend:
+    return (DELETE, "removed empty value {path}") if value == "" else None
+
+
+def _trimming(test: Callable[[Any], bool]) -> Callable[[Any, str], Mend]:
+    def mend(value: Any, key: str) -> Mend:
+        if type(value) is not str:
+            return None
+        trimmed = value.strip()
+        if not trimmed:
+            return DELETE, "removed empty value {path}"
+        return (trimmed, "trimmed spaces in {path}") if trimmed != value and test(trimmed) else None
+    return mend
+
+
+def _mend_id(value: Any, key: str) -> Mend:
+    if type(value) is not str or not value.strip():
+        return _only_empty(value)
+    fixed = normalize.mend_id(value)
+    said = ["trimmed spaces in {path}"] if value.strip() != value else []
+    if fixed != value.strip():
+        said.append("{path}: invalid characters in id replaced")
+    return fixed, "; ".join(said)
+
+
+def _mend_reference(value: Any, key: str) -> Mend:
+    if type(value) is not str or not value.strip():
+        return _only_empty(value)
+    fixed = normalize.mend_reference(value)
+    said = ["trimmed spaces in {path}"] if value.strip() != value else []
+    if fixed != value.strip():
+        said.append("{path}: invalid characters in referenced id replaced")
+    return fixed, "; ".join(said) or None  # an absolute or urn: reference is fine as it is
+
+
+def _mend_datetime(test: Callable[[Any], bool]) -> Callable[[Any, str], Mend]:
+    def mend(value: Any, key: str) -> Mend:
+        if type(value) is not str or not value:
+            return _only_empty(value)
+        fixed = normalize.mend_datetime(value, key)
+        return (fixed, "{path}: date-time without time zone read as UTC") if fixed and test(fixed) else None
+    return mend
+
+
 @dataclass(frozen=True)
 class Primitive:
-    """A FHIR primitive type: its name in messages and the test a JSON value must pass."""
+    """A FHIR primitive type: its name in messages, the test a JSON value must pass, and how a
+    value that fails may still be read (the repairs of normalize.py, for this one value)."""
 
     name: str
     test: Callable[[Any], bool]
+    mend: Callable[[Any, str], Mend] = _only_empty  # (value, its element name)
 
 
-STRING = Primitive("a string", lambda v: type(v) is str)
-CODE = Primitive("a code", lambda v: type(v) is str and _CODE.fullmatch(v) is not None)
-URI = Primitive("a URI", lambda v: type(v) is str and _URI.fullmatch(v) is not None)
-ID = Primitive("an id", lambda v: type(v) is str and _ID.fullmatch(v) is not None)
-DATETIME = Primitive("a date or date-time",
-                     lambda v: type(v) is str and _DATETIME.fullmatch(v) is not None and _calendar_day(v))
-INSTANT = Primitive("an instant", lambda v: type(v) is str and _INSTANT.fullmatch(v) is not None and _calendar_day(v))
+def _is_code(v: Any) -> bool:
+    return type(v) is str and _CODE.fullmatch(v) is not None
+
+
+def _is_uri(v: Any) -> bool:
+    return type(v) is str and _URI.fullmatch(v) is not None
+
+
+def _is_id(v: Any) -> bool:
+    return type(v) is str and _ID.fullmatch(v) is not None
+
+
+def _is_datetime(v: Any) -> bool:
+    return type(v) is str and _DATETIME.fullmatch(v) is not None and _calendar_day(v)
+
+
+def _is_instant(v: Any) -> bool:
+    return type(v) is str and _INSTANT.fullmatch(v) is not None and _calendar_day(v)
+
+
+def _is_trimmed(v: Any) -> bool:
+    return type(v) is str and v != "" and not v[0].isspace() and not v[-1].isspace()
+
+
+STRING = Primitive("a string", lambda v: type(v) is str and v != "")
+TRIMMED = Primitive("a string", _is_trimmed, _trimming(_is_trimmed))  # a unit: trimmed, as normalize does
+CODE = Primitive("a code", _is_code, _trimming(_is_code))
+URI = Primitive("a URI", _is_uri, _trimming(_is_uri))
+ID = Primitive("an id", _is_id, _mend_id)
+REF = Primitive("a reference", lambda v: type(v) is str and _REF.fullmatch(v) is not None, _mend_reference)
+DATETIME = Primitive("a date or date-time", _is_datetime, _mend_datetime(_is_datetime))
+INSTANT = Primitive("an instant", _is_instant, _mend_datetime(_is_instant))
 DECIMAL = Primitive("a decimal number", lambda v: number(v) is not None)
 INTEGER = Primitive("an integer", lambda v: integer(v) is not None)
 BOOLEAN = Primitive("true or false", lambda v: boolean(v) is not None)
@@ -95,70 +176,109 @@ Spec = Primitive | Obj | Many
 class Checked:
     problems: list[str] = field(default_factory=list)
     wraps: list[Loc] = field(default_factory=list)  # single objects to read as one-item lists
+    mends: list[tuple[Loc, Any]] = field(default_factory=list)  # values to read instead (or DELETE)
+    repairs: list[str] = field(default_factory=list)
 
 
-def _name(loc: Loc) -> str:
+# where an element is, as a chain (parent, key): cheaper to build than a path, which only a problem needs
+Chain = tuple[Any, str | int] | None
+
+
+def _path(chain: Chain) -> Loc:
+    parts: list[str | int] = []
+    while chain is not None:
+        chain, part = chain
+        parts.append(part)
+    return tuple(reversed(parts))
+
+
+def _name(chain: Chain) -> str:
     out = ""
-    for part in loc:
+    for part in _path(chain):
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out or "(resource)"
 
 
-def _check_obj(node: dict[str, Any], shape: Obj, loc: Loc, out: Checked) -> None:
-    """Walks the object's own elements (fewer than a shape lists), never recursing deeper than the shape."""
+def _bad_primitive(value: Any, spec: Primitive, chain: tuple[Any, str], out: Checked) -> None:
+    mended = spec.mend(value, chain[1])
+    if mended is None:
+        out.problems.append(f"{_name(chain)}: not {spec.name}")
+        return
+    fixed, said = mended
+    if said:
+        out.mends.append((_path(chain), fixed))
+        out.repairs.append(said.format(path=_name(chain)))
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == {} or value == []
+
+
+def _check_obj(node: dict[str, Any], shape: Obj, chain: Chain, out: Checked) -> None:
+    """Walks the object's own elements (fewer than a shape lists), and no deeper than the shape."""
     fields = shape.fields
     for key, value in node.items():
         spec = fields.get(key)
         if spec is None or value is None:
             continue
-        if spec is STRING:
-            if type(value) is not str:
-                out.problems.append(f"{_name((*loc, key))}: not a string")
-        else:
-            _check(value, spec, (*loc, key), out)
-    for key in shape.required:
-        if node.get(key) is None:
-            out.problems.append(f"{_name((*loc, key))}: missing (required)")
-    for group in shape.choices:
-        present = [k for k in group if k in node]
-        if len(present) > 1:
-            out.problems.append(f"{_name(loc)}: more than one of {', '.join(present)}")
-    if shape.one_required and not any(k in node for k in shape.one_required):
-        choice = os.path.commonprefix(list(shape.one_required)) + "[x]"
-        out.problems.append(f"{_name((*loc, choice))}: missing (required)")
-
-
-def _check(value: Any, spec: Spec, loc: Loc, out: Checked) -> None:
-    kind = type(spec)
-    if kind is Primitive:
-        if not spec.test(value):  # type: ignore[union-attr]
-            out.problems.append(f"{_name(loc)}: not {spec.name}")  # type: ignore[union-attr]
-    elif kind is Obj:
-        if type(value) is dict:
-            _check_obj(value, spec, loc, out)  # type: ignore[arg-type]
-        else:
-            out.problems.append(f"{_name(loc)}: not a JSON object")
-    elif type(value) is list:
-        item = spec.item  # type: ignore[union-attr]
-        for i, element in enumerate(value):
-            if type(element) is dict:
-                _check_obj(element, item, (*loc, i), out)
+        kind = type(spec)
+        if kind is Primitive:
+            if not (type(value) is str and value != "" if spec is STRING else spec.test(value)):  # type: ignore[union-attr]
+                _bad_primitive(value, spec, (chain, key), out)  # type: ignore[arg-type]
+        elif kind is Obj:
+            if type(value) is dict:
+                _check_obj(value, spec, (chain, key), out)  # type: ignore[arg-type]
             else:
-                out.problems.append(f"{_name((*loc, i))}: not a JSON object")
-    elif type(value) is dict:
-        out.wraps.append(loc)
-        _check_obj(value, spec.item, (*loc, 0), out)  # type: ignore[union-attr]
-    else:
-        out.problems.append(f"{_name(loc)}: not a list")
+                out.problems.append(f"{_name((chain, key))}: not a JSON object")
+        elif type(value) is list:
+            item = spec.item  # type: ignore[union-attr]
+            here = (chain, key)
+            for i, element in enumerate(value):
+                if type(element) is dict:
+                    _check_obj(element, item, (here, i), out)
+                else:
+                    out.problems.append(f"{_name((here, i))}: not a JSON object")
+        elif type(value) is dict:
+            out.wraps.append(_path((chain, key)))
+            out.repairs.append(f"single object read as a list: {_name((chain, key))}")
+            _check_obj(value, spec.item, ((chain, key), 0), out)  # type: ignore[union-attr]
+        else:
+            out.problems.append(f"{_name((chain, key))}: not a list")
+    for key in shape.required:
+        if _empty(node.get(key)):
+            out.problems.append(f"{_name((chain, key))}: missing (required)")
+    for group in shape.choices:
+        present = [k for k in group if not _empty(node.get(k))]
+        if len(present) > 1:
+            out.problems.append(f"{_name(chain)}: more than one of {', '.join(present)}")
+    if shape.one_required and all(_empty(node.get(k)) for k in shape.one_required):
+        choice = os.path.commonprefix(list(shape.one_required)) + "[x]"
+        out.problems.append(f"{_name((chain, choice))}: missing (required)")
 
 
 def check(resource: dict[str, Any]) -> Checked:
-    """Problems with the elements pumpcds reads (empty: none) and the single objects to wrap."""
+    """Problems with the elements pumpcds reads (none: it can be read), the single objects to read
+    as lists, the values to read mended, and the repairs in words."""
     out = Checked()
     shape = SHAPES.get(resource.get("resourceType"))  # type: ignore[arg-type]
     if shape is not None:
-        _check_obj(resource, shape, (), out)
+        _check_obj(resource, shape, None, out)
     return out
+
+
+def mended(resource: dict[str, Any], checked: Checked) -> dict[str, Any]:
+    """A copy of the resource as `checked` says to read it (the caller's JSON is never changed)."""
+    data: dict[str, Any] = orjson.loads(orjson.dumps(resource))
+    normalize.wrap_in_list(data, checked.wraps)
+    for loc, value in checked.mends:
+        parent: Any = data
+        for part in loc[:-1]:
+            parent = parent[part]
+        if value is DELETE:
+            del parent[loc[-1]]
+        else:
+            parent[loc[-1]] = value
+    return data
 
 
 # -- data types ----------------------------------------------------------------------------------
@@ -166,8 +286,8 @@ EXTENSION = Obj(required=("url",))
 CODING = Obj({"system": URI, "code": CODE, "display": STRING, "extension": Many(EXTENSION)})
 EXTENSION.fields.update({"url": URI, "valueCode": CODE, "valueCoding": CODING})
 CONCEPT = Obj({"coding": Many(CODING), "text": STRING})
-REFERENCE = Obj({"reference": STRING, "display": STRING})
-QUANTITY = Obj({"value": DECIMAL, "unit": STRING, "code": CODE, "system": URI})
+REFERENCE = Obj({"reference": REF, "display": STRING})
+QUANTITY = Obj({"value": DECIMAL, "unit": TRIMMED, "code": CODE, "system": URI})
 RATIO = Obj({"numerator": QUANTITY, "denominator": QUANTITY})
 PERIOD = Obj({"start": DATETIME, "end": DATETIME})
 IDENTIFIER = Obj({"system": URI, "value": STRING})
@@ -258,6 +378,6 @@ SHAPES: dict[str, Obj] = {
     }),
     "Coverage": Obj({
         **COMMON, "status": CODE, "beneficiary": REFERENCE,
-        "payor": Many(Obj({"display": STRING, "identifier": IDENTIFIER, "reference": STRING})),
+        "payor": Many(Obj({"display": STRING, "identifier": IDENTIFIER, "reference": REF})),
     }, required=("status", "beneficiary", "payor")),
 }

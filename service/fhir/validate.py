@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from .normalize import drop_paths, wrap_in_list
+from .normalize import drop_paths, normalize_resource, wrap_in_list
 from .resources import JSON, ResourceIssue
 
 
@@ -86,9 +86,18 @@ def r4(data: JSON) -> tuple[Any, JSON, str | None, list[str]]:
     return None, data, "not valid FHIR R4", repairs  # pragma: no cover - the loop always returns
 
 
+def _repaired_r4(resource: JSON) -> tuple[Any, JSON, str | None, list[str]]:
+    """`r4` after every element's repair (normalize.py): the resource as read in had only the
+    elements the facts read mended."""
+    cleaned, _ = normalize_resource(resource)
+    if cleaned is None:
+        return None, resource, "resource is empty", []
+    return r4(cleaned)
+
+
 def validator(resource: JSON, location: str) -> tuple[bool, list[ResourceIssue]]:
     """`VisitResources.validator` for `relevant`: usable or not, and the issue to report."""
-    model, _, problem, repairs = r4(resource)
+    model, _, problem, repairs = _repaired_r4(resource)
     rtype, rid = resource.get("resourceType"), resource.get("id")
     rid = rid if isinstance(rid, str) else None
     if model is None:
@@ -102,7 +111,7 @@ def as_valid_json(resource: JSON) -> JSON:
     """A fresh copy of the resource, checked valid R4 (repaired as above): what a suggestion edits
     and sends back. The EHR's own JSON, not the models' rendering of it (the two are equal for
     every resource of the samples)."""
-    model, data, problem, _ = r4(resource)
+    model, data, problem, _ = _repaired_r4(resource)
     if model is None:
         raise InvalidResource(problem or "not valid FHIR R4")
     result: JSON = orjson.loads(orjson.dumps(data))

@@ -42,8 +42,14 @@ def test_codes_with_stray_spaces_are_trimmed():
 
 
 def test_empty_values_are_removed():
-    data, issues = parse_resource(procedure(note=[], reasonCode=[{"coding": [{}]}], code={"coding": [{}], "text": "pump refill"}), "x")
+    raw = procedure(note=[], reasonCode=[{"coding": [{}]}], code={"coding": [{}], "text": "pump refill"})
+    data, issues = parse_resource(raw, "x", validation="strict")
     assert data is not None and "note" not in data and "reasonCode" not in data and data["code"] == {"text": "pump refill"}
+    # without validation the empties stay where no fact reads anything from them
+    data, issues = parse_resource(raw, "x", validation="off")
+    assert data is raw and issues == []
+    data, issues = parse_resource(procedure(status="completed", code={"coding": [{"code": "62369", "display": ""}]}), "x")
+    assert data["code"] == {"coding": [{"code": "62369"}]} and "removed empty value code.coding[0].display" in issues[0].problem
 
 
 def test_unknown_elements_are_ignored_once_and_reported_by_strict_validation():
