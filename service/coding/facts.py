@@ -8,7 +8,6 @@ every finding can say which resource made it fire.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 
 from ..fhir.jsonview import JSON, first_day, resource_id
 from ..fhir.resources import VisitResources
@@ -79,18 +78,14 @@ class VisitReader:
         drug = medication.drug(notes, terms, lambda mid: m if (m := medications.get(mid)) is not None and usable(m) else None)
         payer_ids, payer_names = coverage.payer(
             [c for c in by_type["Coverage"] if c.get("status") in (None, "active") and usable(c)], notes)
-        visit = freeze(notes, self.codes, hook=resources.hook, date_of_service=scope.date_of_service, pump=pump,
-                       performers=performers, drug=drug, payer_ids=payer_ids, payer_names=payer_names)
         patient = context.get("patientId") if isinstance(context.get("patientId"), str) else None
         undecided, unreadable = unknowns.assess(resources, unknowns.local_code_resources(in_scope, self.vocab))
-        return replace(
-            visit,
-            undecided=undecided,
-            unreadable=unreadable,
-            patient_reference=f"Patient/{patient}" if patient else None,
-            encounter_reference=f"Encounter/{encounter_id}" if encounter_id else None,
-            input_problems=_input_problems(resources),
-        )
+        return freeze(notes, self.codes, hook=resources.hook, date_of_service=scope.date_of_service, pump=pump,
+                      performers=performers, drug=drug, payer_ids=payer_ids, payer_names=payer_names,
+                      undecided=undecided, unreadable=unreadable,
+                      patient_reference=f"Patient/{patient}" if patient else None,
+                      encounter_reference=f"Encounter/{encounter_id}" if encounter_id else None,
+                      input_problems=_input_problems(resources))
 
     def _read_draft(self, r: JSON, notes: VisitNotes) -> None:
         self._read_billable(r, notes, draft=True)

@@ -5,7 +5,6 @@ local codes -> pumpcds concepts) in the YAML file named by the setting `site_map
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,12 +77,16 @@ class Vocabulary:
         """Short name of a code system ('cpt', 'hcpcs', 'snomed', 'pumpcds', ...) or None."""
         if not uri:
             return None
+        name = self.system_names.get(uri)
+        if name is not None:
+            return name
         return self.system_names.get(uri.strip().rstrip("/")) or self.system_names.get(uri.strip())
 
-    def codings(self, concept: Any) -> Iterator[tuple[str | None, str, str | None]]:
+    def codings(self, concept: Any) -> list[tuple[str | None, str, str | None]]:
         """(system name, code, display) of a CodeableConcept (or Coding) as FHIR JSON, with site
-        mapping applied: a mapped local code is yielded as the pumpcds concept it maps to (and as itself)."""
+        mapping applied: a mapped local code is given as the pumpcds concept it maps to (and as itself)."""
         mapping = self.site_mapping
+        out: list[tuple[str | None, str, str | None]] = []
         for c in codings(concept):
             code = c.get("code")
             if type(code) is not str:
@@ -98,8 +101,9 @@ class Vocabulary:
             if mapping:
                 mapped = mapping.get((system.strip(), code))
                 if mapped:
-                    yield PUMPCDS, mapped, display
-            yield self.system(system), code, display
+                    out.append((PUMPCDS, mapped, display))
+            out.append((self.system(system), code, display))
+        return out
 
     def drug_for(self, rxnorm: set[str], texts: list[str], hcpcs: set[str]) -> DrugInfo | None:
         for code in hcpcs:

@@ -113,12 +113,17 @@ class Primitive:
     mend: Callable[[Any, str], Mend] = _only_empty  # (value, its element name)
 
 
+def _no_space(v: str) -> bool:
+    """No white space at all (fast: most codes and URIs), which both patterns below then accept."""
+    return v.isprintable() and " " not in v
+
+
 def _is_code(v: Any) -> bool:
-    return type(v) is str and _CODE.fullmatch(v) is not None
+    return type(v) is str and v != "" and (_no_space(v) or _CODE.fullmatch(v) is not None)
 
 
 def _is_uri(v: Any) -> bool:
-    return type(v) is str and _URI.fullmatch(v) is not None
+    return type(v) is str and v != "" and (_no_space(v) or _URI.fullmatch(v) is not None)
 
 
 def _is_id(v: Any) -> bool:
@@ -245,13 +250,15 @@ def _check_obj(node: dict[str, Any], shape: Obj, chain: Chain, out: Checked) -> 
         else:
             out.problems.append(f"{_name((chain, key))}: not a list")
     for key in shape.required:
-        if _empty(node.get(key)):
+        if not node.get(key):  # missing, null or empty (a required element is never a number or boolean)
             out.problems.append(f"{_name((chain, key))}: missing (required)")
     for group in shape.choices:
-        present = [k for k in group if not _empty(node.get(k))]
+        present = [k for k in group if k in node]
         if len(present) > 1:
-            out.problems.append(f"{_name(chain)}: more than one of {', '.join(present)}")
-    if shape.one_required and all(_empty(node.get(k)) for k in shape.one_required):
+            present = [k for k in present if not _empty(node[k])]
+            if len(present) > 1:
+                out.problems.append(f"{_name(chain)}: more than one of {', '.join(present)}")
+    if shape.one_required and not any(node.get(k) for k in shape.one_required):
         choice = os.path.commonprefix(list(shape.one_required)) + "[x]"
         out.problems.append(f"{_name((chain, choice))}: missing (required)")
 

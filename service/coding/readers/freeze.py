@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ..codetable import CodeTable
 from ..visit import ChosenCode, DrugUse, Performer, Pump, PumpVisit
@@ -82,7 +83,9 @@ def documented(notes: VisitNotes, drug: DrugUse | None) -> frozenset[str]:
 
 def freeze(notes: VisitNotes, table: CodeTable, *, hook: str, date_of_service: dt.date, pump: Pump,
            performers: tuple[Performer, ...], drug: DrugUse | None, payer_ids: tuple[str, ...],
-           payer_names: tuple[str, ...]) -> PumpVisit:
+           payer_names: tuple[str, ...], **about: Any) -> PumpVisit:
+    """`about`: the facts about the call rather than the visit's resources (patient and encounter
+    references, input problems, what could not be decided or read)."""
     codes = chosen_codes(notes)
     for code, ref in notes.diagnoses:
         notes.note(f"diagnosis:{code}", ref, f"diagnosis {code}")
@@ -110,4 +113,5 @@ def freeze(notes: VisitNotes, table: CodeTable, *, hook: str, date_of_service: d
         separate_problem="doc-separate-problem" in elements,
         signature="signed" if notes.signed else "unsigned" if notes.unsigned else "unknown",
         evidence={k: tuple(v) for k, v in notes.evidence.items()},
+        **about,
     )

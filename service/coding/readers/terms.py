@@ -2,7 +2,6 @@
 table, and the groups of the pumpcds CodeSystem; built once per app."""
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from ...fhir.jsonview import text
@@ -28,7 +27,7 @@ class Terms:
         self.targets = frozenset(groups.get("target", set()))
         self.kinds = frozenset(groups.get("pump-kind", set()))
 
-    def codings(self, concept: Any) -> Iterator[tuple[str | None, str, str | None]]:
+    def codings(self, concept: Any) -> list[tuple[str | None, str, str | None]]:
         """(system name, code, display) of a CodeableConcept, site mapping applied (vocabulary.py)."""
         return self.vocab.codings(concept)
 
