@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from ..fhir.jsonview import JSON, first_day, resource_id
+from ..fhir.parse import ENCOUNTER_ELEMENT
 from ..fhir.resources import VisitResources
 from . import unknowns
 from .codetable import CodeTable
@@ -17,7 +18,7 @@ from .findings import Evidence
 from .readers import chargeitem, coverage, device, encounter, medication, observation, practitioner, procedure, servicerequest
 from .readers.freeze import freeze
 from .readers.notes import VisitNotes
-from .readers.scope import Scope, date_of_service, encounter_ref
+from .readers.scope import Scope, date_of_service
 from .readers.terms import INACTIVE, Terms
 from .visit import PumpVisit
 from .vocabulary import Vocabulary
@@ -58,8 +59,8 @@ class VisitReader:
         administrations = [m for m in by_type["MedicationAdministration"] if medication.given_in_visit(m, scope) and usable(m)]
         for kind in BILLABLE:
             for r in by_type[kind]:
-                if r.get("status") not in INACTIVE and scope.holds(
-                        encounter_ref(r), first_day(r, "occurrenceDateTime", "authoredOn", "enteredDate")) and usable(r):
+                if r.get("status") not in INACTIVE and scope.contains(
+                        r, ENCOUNTER_ELEMENT[kind], "occurrenceDateTime", "authoredOn", "enteredDate") and usable(r):
                     self._read_billable(r, notes, draft=False)
         for c in by_type["Condition"]:
             if encounter.condition_in_visit(c, scope) and usable(c):

@@ -28,7 +28,7 @@ PUMP_ROUTE_TARGETS = frozenset({"intrathecal", "epidural", "spinal", "intraventr
 
 
 def given_in_visit(m: JSON, scope: Scope) -> bool:
-    return m.get("status") not in INACTIVE and scope.holds(m.get("context"), first_day(m, "effectiveDateTime", "effectivePeriod"))
+    return m.get("status") not in INACTIVE and scope.contains(m, "context", "effectiveDateTime", "effectivePeriod")
 
 
 def read_administrations(administrations: list[JSON], implanted: set[str], refill_elsewhere: bool,

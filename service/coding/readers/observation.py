@@ -17,8 +17,7 @@ REFILL_FACTS = frozenset({"volume-instilled", "residual-volume-aspirated", "resi
 
 
 def in_visit(o: JSON, scope: Scope) -> bool:
-    return o.get("status") in ACTIVE and scope.holds(
-        o.get("encounter"), first_day(o, "effectiveDateTime", "effectivePeriod", "issued"))
+    return o.get("status") in ACTIVE and scope.contains(o, "encounter", "effectiveDateTime", "effectivePeriod", "issued")
 
 
 def read(o: JSON, notes: VisitNotes, terms: Terms) -> None:

@@ -19,7 +19,7 @@ def performed(p: JSON) -> dt.date | None:
 
 
 def in_visit(p: JSON, scope: Scope) -> bool:
-    return p.get("status") not in INACTIVE and scope.holds(p.get("encounter"), performed(p))
+    return p.get("status") not in INACTIVE and scope.contains(p, "encounter", "performedDateTime", "performedPeriod")
 
 
 def read(p: JSON, notes: VisitNotes, terms: Terms, billed: bool = False) -> None:

@@ -22,10 +22,14 @@ class Scope:
             return ref_id == self.encounter_id
         return when is None or when == self.date_of_service
 
-
-def encounter_ref(resource: JSON) -> Any:
-    """The encounter a resource names (R4: `encounter`, or `context` on MedicationAdministration and ChargeItem)."""
-    return resource.get("encounter") or resource.get("context")
+    def contains(self, resource: JSON, encounter_element: str, *day_elements: str) -> bool:
+        """`holds` for a resource: its encounter, else the day of the first of these elements that
+        is set (read only when the encounter does not decide)."""
+        ref_id = reference_id(resource.get(encounter_element))
+        if self.encounter_id and ref_id:
+            return ref_id == self.encounter_id
+        when = first_day(resource, *day_elements)
+        return when is None or when == self.date_of_service
 
 
 def date_of_service(drafts: list[JSON], encounters: list[JSON], procedures: list[JSON],
