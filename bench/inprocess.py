@@ -1,8 +1,11 @@
 """In-process timings of each pipeline stage on visits of growing size, and a profile.
 
-Stages, as `invoke` runs them: request validation, prefetch gathering (parsing the FHIR JSON
-into R4B models), the coding engine (`engine.assess`: visit facts and rules), the card builder,
-and the whole `invoke` (what `pumpcds evaluate` and the HTTP endpoint run).
+Stages, as `invoke` runs them: request validation, prefetch gathering (reading the FHIR JSON in:
+conversions, the type check of the elements the facts read, R4 validation as `fhir_validation`
+says), the coding engine (`engine.assess`: visit facts and rules), the card builder, and the whole
+`invoke` (what `pumpcds evaluate` and the HTTP endpoint run). Also, in the same run: the typical
+visit under each `fhir_validation` mode, and the typical visit with a long history of other
+encounters against the time it takes just to read that history's JSON.
 """
 from __future__ import annotations
 
@@ -13,10 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from service.cdshooks.invoke import invoke
 from service.cdshooks.validation import check_request
 from service.config import load_settings
 from service.fhir.prefetch import PrefetchResolver
+from service.fhir.validate import MODES
 from service.runtime import Runtime
 
 from . import visits
@@ -25,6 +31,20 @@ from .visits import SERVICE_ID, order_sign_request, resource_count
 
 GROWTH_SIZES = (5, 10, 30, 60, 100, 200, 300)
 STAGES = ("validate", "parse", "engine", "cards", "invoke")
+TYPICAL = 30
+HISTORY = 2000  # resources of the patient's other encounters, sent along with the typical visit
+
+
+@dataclass
+class HistoryResult:
+    resources: int
+    visit: Timing  # invoke, the typical visit alone
+    with_history: Timing  # invoke, the same visit with the history in its prefetch
+    read: Timing  # orjson.loads of the history's JSON: what merely reading it costs
+
+    @property
+    def extra_over_read(self) -> float:
+        return (self.with_history.median_ms - self.visit.median_ms) / self.read.median_ms
 
 
 @dataclass
@@ -41,13 +61,15 @@ class InProcessResult:
     fits: dict[str, tuple[float, float, float]]
     profile_top: str
     engine_provisional: bool
-    per_type: dict[str, tuple[Timing, Timing]] = field(default_factory=dict)  # parse, of which normalize
+    per_type: dict[str, tuple[Timing, Timing]] = field(default_factory=dict)  # read in: off, strict
+    modes: dict[str, dict[str, Timing]] = field(default_factory=dict)  # fhir_validation -> parse, invoke
+    history: HistoryResult | None = None
 
 
 def _stage_calls(rt: Runtime, body: dict[str, Any]) -> tuple[dict[str, Callable[[], object]], int, int]:
     service = rt.services[SERVICE_ID]
     request = check_request(service, body)
-    resolver = PrefetchResolver(rt.settings.max_prefetch_resources)
+    resolver = PrefetchResolver(rt.settings.max_prefetch_resources, rt.settings.max_json_depth, rt.settings.fhir_validation)
     resources = resolver.gather(request, None, "benchmark: no FHIR server")
     assessment = rt.engine.assess(resources)
     cards = rt.cards.build(assessment.findings, request, resources)
@@ -62,17 +84,63 @@ def _stage_calls(rt: Runtime, body: dict[str, Any]) -> tuple[dict[str, Callable[
 
 
 def per_type_parse(max_seconds: float) -> dict[str, tuple[Timing, Timing]]:
-    """Cost of parsing one resource of each type in the synthetic visit, and of normalising it."""
-    from service.fhir.normalize import normalize_resource
+    """Cost of reading in one resource of each type of the synthetic visit: without R4 validation
+    (`off`) and with it (`strict`)."""
     from service.fhir.parse import parse_resource
 
     samples = (visits.procedure(1), visits.observation(1), visits.medication_administration(1), visits.device(),
                visits.coverage(), visits.practitioner(), visits.practitioner_role(), visits.draft_refill_order())
     return {
         raw["resourceType"]: (time_calls(lambda raw=raw: parse_resource(raw, "bench"), max_seconds=max_seconds),
-                              time_calls(lambda raw=raw: normalize_resource(raw), max_seconds=max_seconds))
+                              time_calls(lambda raw=raw: parse_resource(raw, "bench", validation="strict"),
+                                         max_seconds=max_seconds))
         for raw in samples
     }
+
+
+def history_resource(i: int) -> dict[str, Any]:
+    """One resource of another encounter of the patient: readings, procedures, drugs given."""
+    kind = (visits.observation, visits.procedure, visits.medication_administration)[i % 3]
+    resource = kind(i + 1)
+    resource["id"] = f"bench-history-{i}"
+    element = "context" if resource["resourceType"] == "MedicationAdministration" else "encounter"
+    resource[element] = {"reference": f"Encounter/bench-enc-history-{i // 10}"}
+    return resource
+
+
+def with_history(body: dict[str, Any], n: int) -> dict[str, Any]:
+    """The visit with n resources of other encounters added to its searchset prefetch."""
+    out = orjson.loads(orjson.dumps(body))
+    keys = {"Observation": "observations", "Procedure": "procedures", "MedicationAdministration": "medicationAdministrations"}
+    for i in range(n):
+        r = history_resource(i)
+        out["prefetch"][keys[r["resourceType"]]]["entry"].append({"fullUrl": f"urn:uuid:{r['id']}", "resource": r})
+    return out
+
+
+def mode_timings(max_seconds: float) -> dict[str, dict[str, Timing]]:
+    """The typical visit under each fhir_validation mode: reading in, and the whole call."""
+    out = {}
+    body = order_sign_request(TYPICAL)
+    for mode in MODES:
+        rt = Runtime.build(load_settings(environ={}, database_url="sqlite://", log_level="WARNING", fhir_validation=mode))
+        calls, _, _ = _stage_calls(rt, body)
+        out[mode] = {stage: time_calls(calls[stage], max_seconds=max_seconds) for stage in ("parse", "invoke")}
+    return out
+
+
+def history_timing(max_seconds: float) -> HistoryResult:
+    rt = Runtime.build(load_settings(environ={}, database_url="sqlite://", log_level="WARNING",
+                                     max_prefetch_resources=TYPICAL + HISTORY + 10))
+    body = order_sign_request(TYPICAL)
+    long = with_history(body, HISTORY)
+    history_json = orjson.dumps([history_resource(i) for i in range(HISTORY)])
+    return HistoryResult(
+        HISTORY,
+        time_calls(lambda: invoke(rt, SERVICE_ID, body), max_seconds=max_seconds),
+        time_calls(lambda: invoke(rt, SERVICE_ID, long), max_seconds=max_seconds, min_runs=30),
+        time_calls(lambda: orjson.loads(history_json), max_seconds=max_seconds),
+    )
 
 
 def profile_invoke(rt: Runtime, body: dict[str, Any], runs: int = 200, top: int = 25) -> str:
@@ -105,5 +173,6 @@ def run(max_seconds_per_stage: float = 2.0) -> InProcessResult:
     import service.coding.engine as engine_module
 
     provisional = "PROVISIONAL" in (engine_module.__doc__ or "")
-    return InProcessResult(sizes, fits, profile_invoke(rt, order_sign_request(30)), provisional,
-                           per_type_parse(max_seconds_per_stage / 2))
+    return InProcessResult(sizes, fits, profile_invoke(rt, order_sign_request(TYPICAL)), provisional,
+                           per_type_parse(max_seconds_per_stage / 2), mode_timings(max_seconds_per_stage),
+                           history_timing(max_seconds_per_stage))
