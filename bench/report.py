@@ -228,34 +228,34 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
 
 NOTES = """## What holds the targets back, and what was tried
 
-The engine target is met with room to spare. The HTTP target (hook p99 within 1.5x of a bare
-endpoint's p99) is not, and cannot be while the service validates FHIR: the baseline answers a
-static body in well under a millisecond, so 1.5x leaves a few hundred microseconds for the whole
-hook, less than pydantic needs to validate even the five resources of the smallest visit (see the
-per-type table: 40-120 us each). The hook's own time is still a small part of the ~500 ms an EHR
-allows for a whole hook call.
+The engine target is met with room to spare. The hook's own time is a small part of the ~500 ms
+an EHR allows for a whole hook call; against a bare endpoint that answers a static body in well
+under a millisecond, every Python step of the hook counts.
 
 Tried and kept (each confirmed by this harness or the profile):
 
-1. Parse only the resource types the rules read; searchset Bundles are unwrapped, never validated
-   as Bundles.
-2. Leave resources of other encounters unparsed (`service/fhir/parse.py`): a prefetch searched by
-   patient returns the whole history, and validating it was most of a hook's time. The visit's own
-   resources are still all validated, which is the linear slope above.
-3. JSON Schema validators, rule data, code tables, CMS files and card templates are built once at
+1. Read only the resource types the rules read; searchset Bundles are unwrapped, never read as
+   Bundles.
+2. Leave resources of other encounters unread (`service/fhir/parse.py`): a prefetch searched by
+   patient returns the whole history (see "A long history").
+3. Facts from the JSON (issue 13, docs/architecture.md "Reading FHIR"): the readers take the facts
+   from the FHIR JSON through typed accessors; the elements they read are type-checked and mended
+   as they are read in; R4 validation by the fhir.resources models (pydantic), ~90 us a resource
+   and most of a call before, is the setting `fhir_validation` (off by default; `strict` for
+   `pumpcds evaluate --strict` and the tests that compare the modes).
+4. JSON Schema validators, rule data, code tables, CMS files and card templates are built once at
    start; request bodies and FHIR responses are read with orjson.
-4. gunicorn: one thread per worker (the work is CPU-bound), the preloaded app frozen out of the
+5. gunicorn: one thread per worker (the work is CPU-bound), the preloaded app frozen out of the
    garbage collector before fork and a larger first-generation threshold in workers.
 
 Considered and rejected:
 
 - Building models without validation (`model_construct`): nested elements stay plain dicts, so the
   facts reader would need a second code path, and invalid FHIR would be read silently instead of
-  being reported as a data-quality finding.
-- Caching parsed resources across calls keyed by their JSON: the benchmark sends the same body every
-  time, so it would flatter the figures, while an EHR sends a different visit on nearly every call.
-
-What would move the HTTP ratio next: reading the few elements the rules use straight from the JSON
-for resources that only serve as context (Coverage, Practitioner, PractitionerRole) and validating
-only the visit's pump Device, Procedures, Observations and administrations.
+  being reported as a data-quality finding; reading the JSON with the read elements type-checked
+  does both jobs.
+- Caching read-in resources across calls keyed by their JSON: the benchmark sends the same body
+  every time, so it would flatter the figures, while an EHR sends a different visit on nearly every
+  call (the audit does cache the pump, coverage and practitioners, which recur in every visit of a
+  patient).
 """
