@@ -25,6 +25,8 @@ class Run:
     profile: PayerProfile
     findings: list[Finding] = field(default_factory=list)
     final_code: str | None = None  # the pump service code this visit ends up with
+    _base: dict[str, str] | None = field(default=None, repr=False)
+    _view: dict[str, Any] | None = field(default=None, repr=False)
 
     def removed(self) -> set[str]:
         return {c for f in self.findings for c in f.replaces}
@@ -38,21 +40,35 @@ class Run:
         return [c for c in self.visit.codes if c.billed and c.system in ("cpt", "hcpcs") and c.code not in removed]
 
     def params(self, extra: Mapping[str, str | None]) -> dict[str, str]:
-        v = self.visit
-        base: dict[str, str | None] = {
-            "date_of_service": v.date_of_service.isoformat(),
-            "pump": v.pump.describe(),
-            "activities": v.describe_activities(),
-            "performer": describe_performers(v),
-            "performer_reference": next((p.reference for p in v.main_performers), None),
-            "encounter_reference": v.encounter_reference,
-            "patient_reference": v.patient_reference,
-            "changed_parameters": "; ".join(c.describe() for c in v.changes) or None,
-            "payer": v.payer_names[0] if v.payer_names else None,
-            "payer_profile": self.profile.name,
-        }
-        base.update(extra)
-        return {k: str(val) for k, val in base.items() if val not in (None, "")}
+        """The card values every finding of this visit carries, plus the finding's own."""
+        if self._base is None:
+            v = self.visit
+            base: dict[str, str | None] = {
+                "date_of_service": v.date_of_service.isoformat(),
+                "pump": v.pump.describe(),
+                "activities": v.describe_activities(),
+                "performer": describe_performers(v),
+                "performer_reference": next((p.reference for p in v.main_performers), None),
+                "encounter_reference": v.encounter_reference,
+                "patient_reference": v.patient_reference,
+                "changed_parameters": "; ".join(c.describe() for c in v.changes) or None,
+                "payer": v.payer_names[0] if v.payer_names else None,
+                "payer_profile": self.profile.name,
+            }
+            self._base = {k: str(val) for k, val in base.items() if val not in (None, "")}
+        out = dict(self._base)
+        for k, val in extra.items():
+            if val in (None, ""):
+                out.pop(k, None)
+            else:
+                out[k] = str(val)
+        return out
+
+    def view(self) -> dict[str, Any]:
+        """The facts conditions test (`facts_view`), read once per visit."""
+        if self._view is None:
+            self._view = facts_view(self)
+        return self._view
 
 
 @dataclass

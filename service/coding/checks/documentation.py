@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..findings import FindingKind
-from .base import Run, facts_view, finding, matches
+from .base import Run, finding, matches
 from .registry import CODES, ELEMENT, ELEMENT_FACTS, NOT_APPLICABLE, TEXTS, Param, Stage, check
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def documentation(run: Run, rule: Rule) -> None:
         return
     table = run.rs.codes
     skip = run.claimed_elements() | {e for e, p in table.policy.items() if p.asked_by}
-    view = facts_view(run)
+    view = run.view()
     skip |= {n["element"] for n in rule.params.get("not_applicable", ()) if matches(n["when"], view)}
     missing = [e.code for e in table.checklist(code)
                if e.code not in v.documented and e.code not in skip

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..findings import FindingKind, Severity
 from ..unknowns import FACT_WORDS
-from .base import Decision, Run, describe_performers, facts_view, finding, matches
+from .base import Decision, Run, describe_performers, finding, matches
 from .registry import CODES, CONDITIONS, REGISTRY, ROWS, Param, Role, decision
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def decide(run: Run, rules: Sequence[Rule]) -> None:
     v = run.visit
     service = run.rs.service_codes
     chosen = [c for c in v.codes if c.code in service]
-    d = Decision(list(dict.fromkeys(c.code for c in chosen)), {c.code: c.carriers for c in chosen}, facts_view(run))
+    d = Decision(list(dict.fromkeys(c.code for c in chosen)), {c.code: c.carriers for c in chosen}, run.view())
     parts = [(REGISTRY[r.check], r) for r in rules]
     for check, rule in parts:
         if check.role is Role.PREEMPT and check.decide is not None and check.decide(run, rule, d):
