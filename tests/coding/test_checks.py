@@ -85,6 +85,26 @@ def test_a_rule_its_check_cannot_run_stops_the_start_naming_file_and_rule(
     assert problem in str(err.value)
 
 
+def test_a_broken_rule_stops_serve_with_one_line_naming_file_and_rule(tmp_path: Path, monkeypatch, capsys) -> None:
+    import os
+
+    from service import cli
+    from service.coding import engine
+    from tests.store.helpers import closed_port
+
+    for name in list(os.environ):
+        if name.startswith("PUMPCDS_") or name in ("DATABASE_URL", "REDIS_URL"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    path = edited(tmp_path, "NCCI-MUE", lambda r: r["params"].update(fallback=["62370"]))
+    monkeypatch.setattr(engine, "RULES_PATH", path)
+    assert cli.main(["serve", "--port", str(closed_port())]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"{path}: rule NCCI-MUE: param 'fallback' must be a mapping" in lines[0], err
+    assert "Traceback" not in err
+
+
 def test_a_duplicate_rule_id_stops_the_start(tmp_path: Path) -> None:
     data = shipped()
     data["rules"].append(dict(data["rules"][-1]))

@@ -52,3 +52,15 @@ def test_codesystem_is_consistent() -> None:
     leaves = concepts()
     assert cs["count"] == len(leaves) + len(cs["concept"])
     assert len(set(leaves)) == len(leaves)
+
+
+def test_docs_list_every_check_with_its_params_and_rules() -> None:
+    text = (ROOT / "docs" / "rules.md").read_text()
+    book = RuleBook.load()
+    for check in REGISTRY.values():
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{check.name}` |")), None)
+        assert row is not None, check.name
+        for name in check.params:
+            assert f"`{name}`" in row, (check.name, name)
+        for rule in book.rules:
+            assert (f"`{rule.id}`" in row) == (rule.check == check.name), (check.name, rule.id)
