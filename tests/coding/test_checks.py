@@ -239,3 +239,14 @@ def test_a_new_rule_reusing_a_check_needs_only_data_and_a_card_template(tmp_path
     [card] = builder.build([f], order_sign_request(), resources)
     assert card["summary"] == "Replace M54.5 with a specific low back pain code"
     assert card["indicator"] == "critical" and card["source"]["topic"]["code"] == "DX-M545"
+
+
+def test_a_payer_naming_an_unknown_profile_stops_the_start(tmp_path: Path) -> None:
+    from service.coding.payers import PROFILES_PATH, PayerProfiles
+
+    data = yaml.safe_load(PROFILES_PATH.read_text(encoding="utf-8"))
+    data["payers"].append({"display_contains": "acme", "profile": "any-paramter"})
+    path = tmp_path / "payer-profiles.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(path))}: payer 'acme': unknown profile 'any-paramter'"):
+        PayerProfiles.load("conservative", path)
