@@ -6,14 +6,18 @@ from typing import TYPE_CHECKING
 
 from ..findings import FindingKind, Severity
 from .base import Run, finding, synthetic_source
-from .registry import CODE_LIMITS, TEXT, TEXTS, Param, Stage, check
+from .registry import CODE_LIMITS, CODES, TEXT, TEXTS, Param, Stage, check
 
 if TYPE_CHECKING:
     from ..rulebook import Rule
+    from ..visit import ChosenCode
 
 
 @check("ncci-ptp", stage=Stage.EDITS, params={
     "bypass_modifiers": Param(TEXTS, doc="modifiers that bypass an edit whose modifier indicator is 1"),
+    "em_bypass_modifiers": Param(TEXTS, required=False,
+                                 doc="modifiers that bypass such an edit only on the pair's E/M line (25)"),
+    "em_codes": Param(CODES, required=False, doc="the E/M codes em_bypass_modifiers apply to"),
     "suggested_modifier": Param(TEXT, doc="offered as the one-click alternative to removing the column-2 code"),
 })
 def ncci_ptp(run: Run, rule: Rule) -> None:
@@ -22,6 +26,8 @@ def ncci_ptp(run: Run, rule: Rule) -> None:
         return
     ptp = run.rs.cms.ptp
     bypass = set(rule.params["bypass_modifiers"])
+    em_bypass = set(rule.params.get("em_bypass_modifiers") or ())
+    em_codes = set(rule.params.get("em_codes") or ())
     for edit in ptp.edits_for(billed.keys(), run.visit.date_of_service):
         removed = run.removed()
         if edit.column1 in removed or edit.column2 in removed:
@@ -34,12 +40,19 @@ def ncci_ptp(run: Run, rule: Rule) -> None:
         if edit.modifier_indicator == "0":
             run.findings.append(finding(run, rule, FindingKind.DROP_CODE, code=edit.column1, replaces=[edit.column2],
                                         affected=col2.carriers, evidence=evidence, params=common))
-        elif edit.modifier_indicator == "1" and not (bypass & set(col1.modifiers + col2.modifiers)):
+        elif edit.modifier_indicator == "1" and not _bypassed(col1, col2, bypass, em_bypass, em_codes):
             run.findings.append(finding(run, rule, FindingKind.WARNING, severity=Severity.WARNING,
                                         code=edit.column2, affected=col2.carriers, evidence=evidence,
                                         modifiers=[rule.params["suggested_modifier"]],
                                         params={**common, "action": "drop-or-add-modifier",
                                                 "bypass_modifiers": ", ".join(sorted(bypass))}))
+
+
+def _bypassed(col1: ChosenCode, col2: ChosenCode, bypass: set[str], em_bypass: set[str], em_codes: set[str]) -> bool:
+    """An NCCI-associated modifier on either line; 25 counts only on the E/M line of the pair."""
+    if bypass & set(col1.modifiers + col2.modifiers):
+        return True
+    return any(em_bypass & set(c.modifiers) for c in (col1, col2) if c.code in em_codes)
 
 
 @check("ncci-mue", stage=Stage.EDITS, params={
