@@ -2,10 +2,11 @@
 
 Stages, as `invoke` runs them: request validation, prefetch gathering (reading the FHIR JSON in:
 conversions, the type check of the elements the facts read, R4 validation as `fhir_validation`
-says), the coding engine (`engine.assess`: visit facts and rules), the card builder, and the whole
-`invoke` (what `pumpcds evaluate` and the HTTP endpoint run). Also, in the same run: the typical
-visit under each `fhir_validation` mode, and the typical visit with a long history of other
-encounters against the time it takes just to read that history's JSON.
+says), the coding engine (`engine.assess`: visit facts and rules), the rules alone
+(`evaluate(visit, rules)` on the visit's facts), the card builder, and the whole `invoke` (what
+`pumpcds evaluate` and the HTTP endpoint run). Also, in the same run: the typical visit under each
+`fhir_validation` mode, and the typical visit with a long history of other encounters against the
+time it takes just to read that history's JSON.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import orjson
 
 from service.cdshooks.invoke import invoke
 from service.cdshooks.validation import check_request
+from service.coding.engine import evaluate
 from service.config import load_settings
 from service.fhir.prefetch import PrefetchResolver
 from service.fhir.validate import MODES
@@ -30,7 +32,7 @@ from .timing import Timing, linear_fit, time_calls
 from .visits import SERVICE_ID, order_sign_request, resource_count
 
 GROWTH_SIZES = (5, 10, 30, 60, 100, 200, 300)
-STAGES = ("validate", "parse", "engine", "cards", "invoke")
+STAGES = ("validate", "parse", "engine", "rules", "cards", "invoke")
 TYPICAL = 30
 HISTORY = 2000  # resources of the patient's other encounters, sent along with the typical visit
 
@@ -74,10 +76,13 @@ def _stage_calls(rt: Runtime, body: dict[str, Any]) -> tuple[dict[str, Callable[
     assert resources is not None, "the synthetic visit is a pump visit"
     assessment = rt.engine.assess(resources)
     cards = rt.cards.build(assessment.findings, request, resources)
+    visit = assessment.visit
+    assert visit is not None
     calls: dict[str, Callable[[], object]] = {
         "validate": lambda: check_request(service, body),
         "parse": lambda: resolver.gather(request, None, "benchmark: no FHIR server"),
         "engine": lambda: rt.engine.assess(resources),
+        "rules": lambda: evaluate(visit, rt.engine.rules),
         "cards": lambda: rt.cards.build(assessment.findings, request, resources),
         "invoke": lambda: invoke(rt, SERVICE_ID, body),
     }

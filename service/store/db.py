@@ -178,7 +178,9 @@ class Store:
             with bounded(self.engine, begin=True) as conn:
                 for record in records:
                     row, created, service_id = _audit_row(record)
-                    audit_id = conn.execute(insert(tables.audit_record).values(**row)).inserted_primary_key[0]
+                    key = conn.execute(insert(tables.audit_record).values(**row)).inserted_primary_key
+                    assert key is not None  # an INSERT of one row always has its primary key
+                    audit_id = key[0]
                     cards = audit_card_rows(record)
                     if cards:
                         conn.execute(insert(tables.audit_card), [
@@ -241,8 +243,10 @@ class Store:
     ) -> dict[str, Any]:
         card = str(item["card"])[:_CARD_MAX]
         origin = origins.get(card)
-        override = item.get("overrideReason") if isinstance(item.get("overrideReason"), dict) else {}
-        reason = override.get("reason") if isinstance(override.get("reason"), dict) else {}
+        raw_override = item.get("overrideReason")
+        override: dict[str, Any] = raw_override if isinstance(raw_override, dict) else {}
+        raw_reason = override.get("reason")
+        reason: dict[str, Any] = raw_reason if isinstance(raw_reason, dict) else {}
         accepted = [
             str(s["id"])[:_ID_MAX] for s in item.get("acceptedSuggestions") or ()
             if isinstance(s, dict) and s.get("id") is not None
