@@ -1,7 +1,7 @@
 """Audit benchmark: ``python -m bench.audit [--quick] [--sizes 1000:100000,...]``.
 
 1. Batch path, in process on one core: visits/s of the whole path (raw JSON -> gate -> R4 parse
-   -> facts -> rules -> rows), of the engine alone (facts and rules on parsed resources), and the
+   -> facts -> rules -> rows), of the engine alone (facts and rules on read-in resources), and the
    baseline in the same run: the same sample visits through `invoke` (hook path, cards included).
 2. End to end: `pumpcds audit` as a subprocess on synthetic exports of 3 sizes (pump visits among
    unrelated resources), wall time, peak RSS of the largest process, with a DuckDB scan of the
@@ -132,8 +132,8 @@ def render(bp: dict[str, float], e2e: list[dict[str, Any]], quick: bool) -> str:
              "**Batch path, one core, in process** (synthetic visits cloned from the samples):", "",
              "| path | visits/s | vs `invoke` (baseline, same run) |", "|---|---:|---:|",
              f"| `invoke` (hook path with cards, sample requests) | {bp['invoke_per_s']:,.0f} | 1.0x |",
-             f"| audit batch path (raw JSON -> gate -> R4 parse -> facts -> rules -> rows) | {bp['batch_per_s']:,.0f} | {bp['batch_per_s'] / bp['invoke_per_s']:.1f}x |",
-             f"| engine alone (facts and rules on parsed resources) | {bp['engine_per_s']:,.0f} | {bp['engine_per_s'] / bp['invoke_per_s']:.1f}x |",
+             f"| audit batch path (raw JSON -> gate -> read in -> facts -> rules -> rows) | {bp['batch_per_s']:,.0f} | {bp['batch_per_s'] / bp['invoke_per_s']:.1f}x |",
+             f"| engine alone (facts and rules on read-in resources) | {bp['engine_per_s']:,.0f} | {bp['engine_per_s'] / bp['invoke_per_s']:.1f}x |",
              "", "**End to end, `pumpcds audit` (DuckDB, process pool on all cores)**:", "",
              "| pump visits | unrelated | resources | NDJSON MB | wall s | select s | evaluate s | DuckDB scan s (baseline) | wall / scan | RSS MB main (DuckDB) | RSS MB largest worker | findings |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
