@@ -104,7 +104,7 @@ def _env(root: Path | None, *, markdown: bool) -> jinja2.Environment:
     return env
 
 
-class LenientParams(dict):  # type: ignore[type-arg]
+class LenientParams(dict[str, str]):
     """Finding params at hook time: a key a finding does not carry reads as empty text.
     At start-up templates are rendered with every key (PARAM_KEYS) present and strict."""
 
