@@ -173,19 +173,21 @@ class Store:
     def write_audits(self, records: list[dict[str, Any]]) -> list[int]:
         """Store hook calls' audit records and their cards in one transaction (all or none)."""
         self._require_schema()
-        ids: list[int] = []
+        if not records:
+            return []
+        rows = [_audit_row(record) for record in records]
+        table = tables.audit_record
         try:
             with bounded(self.engine, begin=True) as conn:
-                for record in records:
-                    row, created, service_id = _audit_row(record)
-                    audit_id = conn.execute(insert(tables.audit_record).values(**row)).inserted_primary_key[0]
-                    cards = audit_card_rows(record)
-                    if cards:
-                        conn.execute(insert(tables.audit_card), [
-                            {**card, "audit_id": audit_id, "created_at": created, "service_id": service_id}
-                            for card in cards
-                        ])
-                    ids.append(int(audit_id))
+                # one multi-row INSERT ... RETURNING for the batch: a statement per record cost ~150 us
+                # of the worker's CPU each, more than answering an unrelated order
+                ids = [int(i) for (i,) in conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                                       [row for row, _, _ in rows])]
+                cards = [{**card, "audit_id": audit_id, "created_at": created, "service_id": service_id}
+                         for (_, created, service_id), audit_id, record in zip(rows, ids, records)
+                         for card in audit_card_rows(record)]
+                if cards:
+                    conn.execute(insert(tables.audit_card), cards)
         except SQLAlchemyError as exc:
             raise StoreUnavailable(failure_cause(exc)) from None
         return ids
