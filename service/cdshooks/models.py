@@ -16,6 +16,7 @@ create/update carrying the resource, delete naming it by `resourceId` and nothin
 """
 from __future__ import annotations
 
+import re
 import uuid as uuidlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -137,9 +138,12 @@ class Suggestion:
         return out
 
 
+_SPACE = re.compile(r"\s")
+
+
 def _absolute(url: str, what: str) -> None:
     _text(url, what)
-    if not url.startswith(("http://", "https://")) or any(ch.isspace() for ch in url):
+    if not url.startswith(("http://", "https://")) or _SPACE.search(url):
         raise InvalidResponse(f"{what} must be an absolute http(s) URL, got {url!r}")
 
 
