@@ -136,7 +136,6 @@ class CardBuilder:
     def __init__(self, settings: Settings, templates: CardTemplates, book: RuleBook, codes: CodeTable) -> None:
         self.settings = settings
         self.templates = templates
-        self.book = book
         self.codes = codes
         self.reasons = reasons_by_rule(book)
         self.titles = {r.id: r.title for r in book.rules}
