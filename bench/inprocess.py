@@ -1,8 +1,9 @@
 """In-process timings of each pipeline stage on visits of growing size, and a profile.
 
 Stages, as `invoke` runs them: request validation, prefetch gathering (parsing the FHIR JSON
-into R4B models), the coding engine (`engine.assess`: visit facts and rules), the card builder,
-and the whole `invoke` (what `pumpcds evaluate` and the HTTP endpoint run).
+into R4B models), the coding engine (`engine.assess`: visit facts and rules), the rules alone
+(`evaluate(visit, rules)` on the visit's facts), the card builder, and the whole `invoke` (what
+`pumpcds evaluate` and the HTTP endpoint run).
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from service.cdshooks.invoke import invoke
 from service.cdshooks.validation import check_request
+from service.coding.engine import evaluate
 from service.config import load_settings
 from service.fhir.prefetch import PrefetchResolver
 from service.runtime import Runtime
@@ -24,7 +26,7 @@ from .timing import Timing, linear_fit, time_calls
 from .visits import SERVICE_ID, order_sign_request, resource_count
 
 GROWTH_SIZES = (5, 10, 30, 60, 100, 200, 300)
-STAGES = ("validate", "parse", "engine", "cards", "invoke")
+STAGES = ("validate", "parse", "engine", "rules", "cards", "invoke")
 
 
 @dataclass
@@ -51,10 +53,13 @@ def _stage_calls(rt: Runtime, body: dict[str, Any]) -> tuple[dict[str, Callable[
     resources = resolver.gather(request, None, "benchmark: no FHIR server")
     assessment = rt.engine.assess(resources)
     cards = rt.cards.build(assessment.findings, request, resources)
+    visit = assessment.visit
+    assert visit is not None
     calls = {
         "validate": lambda: check_request(service, body),
         "parse": lambda: resolver.gather(request, None, "benchmark: no FHIR server"),
         "engine": lambda: rt.engine.assess(resources),
+        "rules": lambda: evaluate(visit, rt.engine.rules),
         "cards": lambda: rt.cards.build(assessment.findings, request, resources),
         "invoke": lambda: invoke(rt, SERVICE_ID, body),
     }

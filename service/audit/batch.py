@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from ..cdshooks.services import ENCOUNTER_DISCHARGE
-from ..coding.engine import SERVICE_FAMILY, CodingEngine
+from ..coding.engine import CodingEngine
 from ..coding.findings import Finding, FindingKind, Severity
 from ..coding.relevance import involves_pump
 from ..coding.visit import PumpVisit
@@ -112,13 +112,14 @@ class Evaluator:
                 "est_payment_difference": self.fees.difference(f, visit) if self.fees else None,
             })
         worst = min((SEVERITY_ORDER[f.severity.value] for f in findings), default=None)
+        service = self.engine.rules.service_codes
         visit_row = {
             **common,
             "pump_kind": visit.pump.kind,
             "target": visit.pump.target,
             "activities": visit.describe_activities(),
-            "billed_service": billed_service(visit),
-            "expected_service": expected_service(visit, findings),
+            "billed_service": billed_service(visit, service),
+            "expected_service": expected_service(visit, findings, service),
             "findings": len(findings),
             "rule_ids": sorted({f.rule.id for f in findings}),
             "missing_elements": sorted({m for f in findings for m in f.missing}),
@@ -145,19 +146,20 @@ def billed_codes(visit: PumpVisit) -> list[str]:
     return out
 
 
-def billed_service(visit: PumpVisit) -> str:
-    codes = sorted({c.code for c in visit.codes if c.billed and c.code in SERVICE_FAMILY})
+def billed_service(visit: PumpVisit, service: frozenset[str]) -> str:
+    """The pump service codes billed (`service`: the engine's `RuleSet.service_codes`)."""
+    codes = sorted({c.code for c in visit.codes if c.billed and c.code in service})
     return "+".join(codes) if codes else "none"
 
 
-def expected_service(visit: PumpVisit, findings: Iterable[Finding]) -> str:
+def expected_service(visit: PumpVisit, findings: Iterable[Finding], service: frozenset[str]) -> str:
     """The pump service code the visit should carry: the pump-family finding's code, else what was billed."""
     for f in findings:
         if f.kind in (FindingKind.RECOMMENDED_CODE, FindingKind.REPLACE_CODE, FindingKind.DROP_CODE) and (
-            set(f.replaces) & set(SERVICE_FAMILY) or (f.kind == FindingKind.RECOMMENDED_CODE and f.code in SERVICE_FAMILY)
+            set(f.replaces) & service or (f.kind == FindingKind.RECOMMENDED_CODE and f.code in service)
         ):
             return f.code or "none"
-    return billed_service(visit)
+    return billed_service(visit, service)
 
 
 def performer_class(visit: PumpVisit) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from ..coding.rulebook import default_rulebook
+from ..coding.rulebook import RuleBook
 from ..coding.terminology import concepts
 from .report_assets import PAGE
 from .selection import sql_text
@@ -27,11 +27,11 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
-def report_data(out: Path, run: dict[str, Any]) -> dict[str, Any]:
+def report_data(out: Path, run: dict[str, Any], book: RuleBook) -> dict[str, Any]:
     con = duckdb.connect()
     con.execute(f"CREATE VIEW f AS SELECT * FROM read_parquet({sql_text(out / 'findings.parquet')})")
     con.execute(f"CREATE VIEW v AS SELECT * FROM read_parquet({sql_text(out / 'visits.parquet')})")
-    titles = {r.id: r.title for r in default_rulebook().rules}
+    titles = {r.id: r.title for r in book.rules}
     labels = {c.code: c.display for c in concepts().values()}
     per_rule = _rows(con, """SELECT rule_id AS rule, severity, count(*) AS n FROM f GROUP BY ALL ORDER BY rule, severity""")
     per_month = _rows(con, """SELECT strftime(date_of_service, '%Y-%m') AS month, severity, count(*) AS n
@@ -84,8 +84,9 @@ def _json_for_script(data: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def write_report(out: Path, run: dict[str, Any]) -> Path:
-    data = report_data(out, run)
+def write_report(out: Path, run: dict[str, Any], book: RuleBook) -> Path:
+    """The page for a finished run; `book` is the rule book the run evaluated with (rule titles)."""
+    data = report_data(out, run, book)
     title = f"Pump visit coding audit, {html.escape(str(run.get('started_at', ''))[:10])}"
     page = PAGE.replace("__TITLE__", title).replace("__DATA__", _json_for_script(data))
     path = out / "report.html"

@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from . import batch
 from .inputs import InputError, gather
 from .outputs import Writers
 from .progress import AuditProgress
+
+if TYPE_CHECKING:
+    from ..coding.engine import CodingEngine
 
 log = logging.getLogger("pumpcds.audit")
 WORK_DIR = ".work"
@@ -83,10 +86,7 @@ def _evaluate(options: AuditOptions, settings: Settings, groups: Iterator[list[d
             yield done(pending.popleft().result())
 
 
-def versions(settings: Settings) -> dict[str, Any]:
-    from ..coding.engine import CodingEngine
-
-    engine = CodingEngine.load(settings)
+def versions(engine: CodingEngine) -> dict[str, Any]:
     cms = {}
     for name in ("ptp", "mue", "mpfs"):
         src = getattr(engine.rules.cms, name).source
@@ -162,6 +162,9 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
             shutil.rmtree(work, ignore_errors=True)
 
     t = time.perf_counter()
+    from ..coding.engine import CodingEngine
+
+    engine = CodingEngine.load(settings)  # the rule and CMS versions the workers loaded, for run.json and the report
     run = {
         "tool": "pumpcds audit",
         "started_at": started_at.isoformat(),
@@ -183,7 +186,7 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
             "findings_by_rule": dict(by_rule.most_common()),
             "resources_by_type": select_counts.get("by_type", {}),
         },
-        "versions": versions(settings),
+        "versions": versions(engine),
         "fee_schedule": bool(settings.mpfs_rvu_path),
         "timings_s": {},
         # largest resident set: this process (DuckDB's buffers, capped by --memory-limit) and the
@@ -195,7 +198,7 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
     }
     from .report import write_report
 
-    write_report(out, run)
+    write_report(out, run, engine.rules.book)
     timings["report"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     run["timings_s"] = {k: round(v, 3) for k, v in timings.items()}

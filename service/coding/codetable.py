@@ -20,6 +20,7 @@ CODES_PATH = Path(__file__).parent / "data" / "codes.yaml"
 
 CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
 HCPCS_SYSTEM = "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"
+ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10-cm"
 SYSTEM_URIS = {"cpt": CPT_SYSTEM, "hcpcs": HCPCS_SYSTEM}
 
 
@@ -143,7 +144,6 @@ class CodeTable:
         for e in elements:
             seen.setdefault(e, concept(e))
         return list(seen.values())
-
 
     def required(self, code: str, element: str) -> bool:
         """A missing element earns a card for this code only when the policy says it is required."""

@@ -135,7 +135,7 @@ class ClientAuthenticator:
             raise AuthFailure("critical or b64 header extensions are not supported", "malformed-token")  # RFC 7515 4.1.11
         iss = unverified.get("iss")
         issuer = self.issuers.get(iss) if isinstance(iss, str) else None
-        if issuer is None:
+        if issuer is None or not isinstance(iss, str):
             raise AuthFailure(f"iss {str(iss)[:200]!r} is not a registered issuer")
         if alg not in issuer.algorithms:
             raise AuthFailure(f"alg {alg} is not configured for issuer {iss}")

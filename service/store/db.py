@@ -249,8 +249,10 @@ class Store:
     ) -> dict[str, Any]:
         card = str(item["card"])[:_CARD_MAX]
         origin = origins.get(card)
-        override = item.get("overrideReason") if isinstance(item.get("overrideReason"), dict) else {}
-        reason = override.get("reason") if isinstance(override.get("reason"), dict) else {}
+        raw_override = item.get("overrideReason")
+        override: dict[str, Any] = raw_override if isinstance(raw_override, dict) else {}
+        raw_reason = override.get("reason")
+        reason: dict[str, Any] = raw_reason if isinstance(raw_reason, dict) else {}
         accepted = [
             str(s["id"])[:_ID_MAX] for s in item.get("acceptedSuggestions") or ()
             if isinstance(s, dict) and s.get("id") is not None

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
@@ -129,7 +130,7 @@ def make_engine(url: str, timeouts: DbTimeouts | None = None, *, pool_size: int 
             path.parent.mkdir(parents=True, exist_ok=True)
 
             @event.listens_for(engine, "connect")
-            def _wal(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            def _wal(dbapi_conn: Any, _record: Any) -> None:
                 cursor = dbapi_conn.cursor()
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")

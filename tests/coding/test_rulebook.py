@@ -5,20 +5,21 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from service.coding.checks import REGISTRY, Role
 from service.coding.codetable import default_code_table
-from service.coding.engine import EVALUATORS, SELECT_ORDER
 from service.coding.rulebook import RuleBook
 from service.coding.terminology import codesystem, concepts
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_every_rule_has_an_evaluator_and_a_checkable_source() -> None:
+def test_every_rule_has_a_registered_check_and_a_checkable_source() -> None:
     book = RuleBook.load()
     for rule in book.rules:
-        assert rule.check in EVALUATORS, rule.id
+        assert rule.check in REGISTRY, rule.id
         assert len(rule.source) > 20, rule.id
-    assert set(SELECT_ORDER) <= {r.id for r in book.rules}
+    assert [r.id for r in book.rules if REGISTRY[r.check].role is Role.SELECT] == \
+        ["SEL-SYSTEMIC", "SEL-INTRAVENTRICULAR", "SEL-NONPROG", "SEL-MATRIX"]  # tried in this order
 
 
 def test_rule_urls_point_to_the_rule_pages() -> None:
@@ -51,3 +52,15 @@ def test_codesystem_is_consistent() -> None:
     leaves = concepts()
     assert cs["count"] == len(leaves) + len(cs["concept"])
     assert len(set(leaves)) == len(leaves)
+
+
+def test_docs_list_every_check_with_its_params_and_rules() -> None:
+    text = (ROOT / "docs" / "rules.md").read_text()
+    book = RuleBook.load()
+    for check in REGISTRY.values():
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{check.name}` |")), None)
+        assert row is not None, check.name
+        for name in check.params:
+            assert f"`{name}`" in row, (check.name, name)
+        for rule in book.rules:
+            assert (f"`{rule.id}`" in row) == (rule.check == check.name), (check.name, rule.id)

@@ -269,6 +269,17 @@ def test_ptp_edit_with_modifier_indicator_1_is_bypassed_by_59(ruleset: RuleSet) 
     assert by_rule(evaluate(v, ruleset), "NCCI-PTP") == []
 
 
+def test_modifier_25_bypasses_a_ptp_edit_only_on_the_e_m_line(ruleset: RuleSet) -> None:
+    """NCCI: 25 is an NCCI-associated modifier for E/M codes; on the procedure line it bypasses nothing."""
+    # the E/M rule would remove the E/M first (one problem, one finding): the PTP check alone here
+    ptp_only = replace(ruleset, book=replace(ruleset.book, rules=tuple(r for r in ruleset.book.rules if r.id == "NCCI-PTP")))
+    v = visit(codes=(chosen("62367", modifiers=("25",)), chosen("99213", reasons=("M54.50",))))
+    f = only(evaluate(v, ptp_only), "NCCI-PTP")
+    assert (f.code, f.params["column2"]) == ("99213", "99213")
+    on_the_e_m = visit(codes=(chosen("62367"), chosen("99213", modifiers=("25",), reasons=("M54.50",))))
+    assert by_rule(evaluate(on_the_e_m, ptp_only), "NCCI-PTP") == []
+
+
 # -- diagnoses, documentation, data quality ------------------------------------------------------------
 def test_g35_is_a_header_from_october_2025(ruleset: RuleSet) -> None:
     v = visit(codes=(chosen("62367"),), diagnoses=(("G35", "Condition/ms"),))

@@ -185,8 +185,8 @@ def _delimiters_by_likelihood(text: str) -> list[str]:
 
 
 def _rows(f: TextIO, delimiter: str) -> Iterator[Row]:
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(f, delimiter=delimiter, quoting=quoting)
+    unquoted = delimiter == "\t"
+    reader = csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE if unquoted else csv.QUOTE_MINIMAL)
     previous_end = 0
     while True:
         try:
@@ -196,7 +196,7 @@ def _rows(f: TextIO, delimiter: str) -> Iterator[Row]:
         except csv.Error:
             cells = ["\x00unreadable"]  # e.g. an unterminated quote: reported as a rejected row
         start, previous_end = previous_end + 1, reader.line_num
-        if quoting == csv.QUOTE_NONE:
+        if unquoted:
             cells = [_unquote(c) if '"' in c else c for c in cells]
         yield Row(start, tuple(cells))
 
