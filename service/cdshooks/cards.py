@@ -79,6 +79,8 @@ _UNIT_WORDS = ((re.compile(r"(?<![A-Za-z])(?:ug|µg|μg|mcg)(?![A-Za-z])"), "mic
 
 def words(text: str) -> str:
     """Units in words (ISMP: 'ug' is error-prone), internal codes with hyphens as plain words."""
+    if "g" not in text and "/" not in text:  # every unit spelled out has one: most texts have neither
+        return text
     for pattern, spelled in _UNIT_WORDS:
         text = pattern.sub(spelled, text)
     return text
