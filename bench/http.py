@@ -157,7 +157,9 @@ def typical_response_bytes(body: dict[str, Any]) -> int:
     return len(resp.get_data())
 
 
-def run(seconds: float = 10.0, rounds: int = 2, connection_levels: tuple[int, ...] = (1, 8)) -> HttpResult:
+def run(seconds: float = 10.0, rounds: int = 2, connection_levels: tuple[int, ...] = (1, 8),
+        memory: bool = True) -> HttpResult:
+    """``memory=False`` leaves out the memory runs (14,000+ calls): for a quick look at the ratios."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
     body = order_sign_request(TYPICAL)
@@ -214,6 +216,8 @@ def run(seconds: float = 10.0, rounds: int = 2, connection_levels: tuple[int, ..
                                          ("unrelated order", HOOK_PATH, unrelated_file)):
                     parsed = parse_wrk(_wrk(base + path, sent, connections, seconds))
                     result.runs.append(WrkRun(name, connections, seconds, **parsed))
+        if not memory:
+            return result
         # memory: sampled once every worker has settled, then after 10,000 further hook calls
         # (wrk is stopped once the count is reached)
         start_count = _hook_count(base)
@@ -239,3 +243,30 @@ def _gunicorn_conf(env: dict[str, str]) -> dict[str, Any]:
             "print(json.dumps({'workers': ns['workers'], 'threads': ns['threads']}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     return orjson.loads(out.stdout)
+
+
+def ratios(result: HttpResult) -> str:
+    """Hook and unrelated-order figures against the baseline, per connection level (means over rounds)."""
+    import statistics
+
+    lines = ["connections | endpoint | req/s | p50 ms | p99 ms | throughput x | p99 x"]
+    levels: dict[int, dict[str, list[WrkRun]]] = {}
+    for r in result.runs:
+        levels.setdefault(r.connections, {}).setdefault(r.endpoint, []).append(r)
+    for conns, eps in sorted(levels.items()):
+        base = eps["baseline"]
+        b_rps = statistics.fmean(r.rps for r in base)
+        b_p99 = statistics.fmean(r.p99_ms for r in base)
+        for name, runs in eps.items():
+            rps = statistics.fmean(r.rps for r in runs)
+            p50 = statistics.fmean(r.p50_ms for r in runs)
+            p99 = statistics.fmean(r.p99_ms for r in runs)
+            lines.append(f"{conns} | {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / b_rps:.2f} | {p99 / b_p99:.2f}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m bench.http [seconds] [rounds]: the ratios only, no memory runs
+    args = sys.argv[1:]
+    res = run(seconds=float(args[0]) if args else 3, rounds=int(args[1]) if len(args) > 1 else 1, memory=False)
+    print(ratios(res))
+    print(f"load average: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")

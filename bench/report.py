@@ -16,9 +16,12 @@ UNRELATED_P99_TARGET = 1.5  # an order with no pump content costs about what the
 
 LIBRARIES = ("flask", "werkzeug", "gunicorn", "fhir.resources", "fhir-core", "pydantic", "pydantic-core",
              "orjson", "jsonschema", "prometheus-client", "requests", "SQLAlchemy")
-HOOK_P99_TARGET = 1.5
+# issue 13's targets at 8 connections (reported at every level)
+HOOK_P99_TARGET = 3.0
+HOOK_THROUGHPUT_TARGET = 0.4
 ENGINE_MEDIAN_TARGET_MS = 2.0
 RULES_MEDIAN_TARGET_MS = 0.3  # issue 13: the rules alone, facts excluded
+INVOKE_MEDIAN_TARGET_MS = 2.0
 
 
 def _cpu_model() -> str:
@@ -98,6 +101,11 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
         ratio = hook_p99 / base_p99
         w(f"| hook p99 <= {HOOK_P99_TARGET}x baseline p99 ({conns} connection{'s' if conns > 1 else ''}) | "
           f"{hook_p99:.2f} ms vs {base_p99:.2f} ms = {ratio:.2f}x | {_mark(ratio <= HOOK_P99_TARGET)} |")
+        hook_rps = statistics.fmean(r.rps for r in eps["order-sign hook"])
+        base_rps = statistics.fmean(r.rps for r in eps["baseline"])
+        w(f"| hook throughput >= {HOOK_THROUGHPUT_TARGET}x baseline ({conns} connection{'s' if conns > 1 else ''}) | "
+          f"{hook_rps:,.0f} vs {base_rps:,.0f} req/s = {hook_rps / base_rps:.2f}x | "
+          f"{_mark(hook_rps / base_rps >= HOOK_THROUGHPUT_TARGET)} |")
         if eps.get("unrelated order"):  # the relevance gate's fast path (issue 11)
             gate_p99 = statistics.fmean(r.p99_ms for r in eps["unrelated order"])
             w(f"| unrelated order p99 <= {UNRELATED_P99_TARGET}x baseline p99 ({conns} connection{'s' if conns > 1 else ''}) | "
@@ -110,7 +118,7 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
     w(f"| `engine.assess` of a {TYPICAL}-resource visit, median <= {ENGINE_MEDIAN_TARGET_MS} ms | "
       f"{engine_ms:.3f} ms | {_mark(engine_ms <= ENGINE_MEDIAN_TARGET_MS)} |")
     w(f"| whole `evaluate` (`invoke`: validation, parsing, engine, cards) of a {TYPICAL}-resource visit, "
-      f"median <= {ENGINE_MEDIAN_TARGET_MS} ms | {invoke_ms:.2f} ms | {_mark(invoke_ms <= ENGINE_MEDIAN_TARGET_MS)} |")
+      f"median <= {INVOKE_MEDIAN_TARGET_MS} ms | {invoke_ms:.2f} ms | {_mark(invoke_ms <= INVOKE_MEDIAN_TARGET_MS)} |")
     mem = hp.memory
     first = max(mem[-1].workers[p][0] - mem[0].workers[p][0] for p in mem[0].workers if p in mem[-1].workers)
     growth = max(mem[-1].workers[p][0] - mem[-2].workers[p][0] for p in mem[-2].workers if p in mem[-1].workers)
@@ -233,9 +241,10 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
 
 NOTES = """## What holds the targets back, and what was tried
 
-The engine target is met with room to spare. The hook's own time is a small part of the ~500 ms
-an EHR allows for a whole hook call; against a bare endpoint that answers a static body in well
-under a millisecond, every Python step of the hook counts.
+The baseline answers a static body in well under a millisecond, so the hook's ratios are set by
+its own CPU time per call: parsing the FHIR it is sent first, then the card builder (Jinja
+rendering of the detail), then everything else. An unrelated order (the relevance gate's answer)
+costs request validation, the gate and the audit record on top of the web stack.
 
 Tried and kept (each confirmed by this harness or the profile):
 
@@ -252,6 +261,13 @@ Tried and kept (each confirmed by this harness or the profile):
    start; request bodies and FHIR responses are read with orjson.
 5. gunicorn: one thread per worker (the work is CPU-bound), the preloaded app frozen out of the
    garbage collector before fork and a larger first-generation threshold in workers.
+6. Request validation answers from compiled schemas (jsonschema-rs, ~3 us a request against ~110 us
+   for jsonschema, which now only runs to name the field of a refused request).
+7. The answer is typed (`service/cdshooks/models.py`) and serialised once with orjson; every other
+   JSON answer goes through an orjson Flask provider; Jinja does not stat template files per render.
+8. The audit writer lingers up to 50 ms for a batch instead of waking per record (each wake-up took
+   the GIL from the thread answering), and writes a batch with one multi-row insert (a statement per
+   record cost ~150 us of CPU, more than the rest of an unrelated order's answer).
 
 Considered and rejected:
 

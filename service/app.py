@@ -8,6 +8,7 @@ from flask import Flask, Response, jsonify
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
+from .api.common import OrjsonProvider
 from .api.connection import CloseAfterUnreadBody
 from .config import Settings, load_settings
 from .errors import ApiError, operation_outcome
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     configure_logging(settings.log_level)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrjsonProvider(app)  # every JSON answer, error handlers included
     app.extensions["pumpcds"] = Runtime.build(settings)
     if settings.development_mode:
         log.warning("development mode: client JWTs are NOT checked and plain-http FHIR servers are allowed")

@@ -134,6 +134,8 @@ def install_request_logging(app: Flask, audit_sinks: list[Any]) -> None:
         started = g.get("request_started")
         request_id = current_request_id()
         resp.headers["X-Request-ID"] = request_id
+        if not log.isEnabledFor(logging.INFO):
+            return resp
         fields: dict[str, Any] = {
             "request_id": request_id,
             "method": request.method,

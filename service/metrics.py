@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from flask import Flask, Response, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -138,8 +137,6 @@ def install_metrics(app: Flask, audit_sinks: list[Any], http_session: Any = None
     @app.before_request
     def _metrics_start() -> None:
         g.metrics_started = time.perf_counter()
-        if request.endpoint == "feedback.feedback" and request.method == "POST":
-            request.get_data(cache=True)  # keep the body so outcomes can be counted after the view
 
     @app.after_request
     def _metrics_observe(resp: Response) -> Response:
@@ -150,30 +147,5 @@ def install_metrics(app: Flask, audit_sinks: list[Any], http_session: Any = None
         REQUEST_LATENCY.labels(service, endpoint, request.method, str(resp.status_code)).observe(
             time.perf_counter() - started
         )
-        if endpoint == "feedback.feedback" and resp.status_code == 200 and service != "-":
-            _count_feedback(app, service)
         return resp
 
-
-def _count_feedback(app: Flask, service_id: str) -> None:
-    if app.extensions.get("pumpcds.feedback_metrics_recorded"):
-        return  # the feedback endpoint records outcomes itself (with the rule of each card)
-    try:
-        body = orjson.loads(request.get_data(cache=True))
-    except orjson.JSONDecodeError:
-        return
-    items = body.get("feedback") if isinstance(body, dict) else None
-    if not isinstance(items, list):
-        return
-    resolve: CardRuleResolver | None = app.extensions.get("pumpcds.card_rule_resolver")
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        card = item.get("card")
-        rule = None
-        if resolve is not None and isinstance(card, str):
-            try:
-                rule = resolve(card)
-            except Exception:
-                rule = None
-        record_feedback(service_id, rule, str(item.get("outcome") or "other"))

@@ -45,11 +45,12 @@ class Runtime:
         adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=16, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
+        engine = CodingEngine.load(settings)  # rules and code table loaded once, here; the cards use the same
         runtime = cls(
             settings=settings,
             services=build_services(settings),
-            engine=CodingEngine.load(settings),
-            cards=CardBuilder.load(settings),
+            engine=engine,
+            cards=CardBuilder.load(settings, engine.rules.book, engine.rules.codes),
             http=session,
         )
         if with_store:

@@ -1,10 +1,12 @@
-"""Request-body reading shared by the POST endpoints."""
+"""JSON in and out: request-body reading shared by the POST endpoints, and the orjson provider
+every JSON answer (`jsonify`, error handlers included) is written with."""
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-from flask import current_app, request
+from flask import Response, current_app, request
+from flask.json.provider import DefaultJSONProvider, _default
 
 from ..errors import ApiError
 from ..jsondepth import too_deep
@@ -47,3 +49,34 @@ def _too_deep(where: str) -> None:
         f"this service accepts at most {limit} levels of JSON nesting",
         where,
     )
+
+
+_DUMP_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME  # dates as Flask writes them
+
+
+class OrjsonProvider(DefaultJSONProvider):
+    """Flask's JSON provider on orjson: same output for what the service sends (dates as HTTP dates,
+    dataclasses as objects), written in one C call; values orjson cannot take (integers past 64 bits)
+    fall back to the standard library."""
+
+    sort_keys = False  # keys in the order the service wrote them
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return self.dump_bytes(obj).decode() if not kwargs else super().dumps(obj, **kwargs)
+
+    def dump_bytes(self, obj: Any) -> bytes:
+        try:
+            return orjson.dumps(obj, default=_default, option=_DUMP_OPTIONS)
+        except TypeError:
+            return super().dumps(obj).encode()
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return orjson.loads(s)
+
+    def response(self, *args: Any, **kwargs: Any) -> Response:
+        return Response(self.dump_bytes(self._prepare_response_obj(args, kwargs)), mimetype=self.mimetype)
+
+
+def json_response(body: bytes, status: int = 200) -> Response:
+    """An answer whose JSON was serialised already (a hook's `CdsResponse.to_json()`)."""
+    return Response(body, status=status, mimetype="application/json")

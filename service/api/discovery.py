@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, jsonify
 
 from .common import runtime
 
@@ -8,6 +8,6 @@ bp = Blueprint("discovery", __name__)
 
 
 @bp.get("/cds-services")
-def discovery():  # type: ignore[no-untyped-def]
+def discovery() -> Response:
     services = [s.discovery_entry() for s in runtime().services.values()]
     return jsonify({"services": services})

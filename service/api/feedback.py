@@ -7,15 +7,15 @@ client gets a 503 OperationOutcome with Retry-After so it sends them again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
+from flask.sansio.blueprints import BlueprintSetupState
 
 from ..cdshooks.cards import OVERRIDE_SYSTEM, override_reasons
 from ..cdshooks.validation import check_feedback
 from ..errors import ApiError
-from ..metrics import record_feedback
+from ..metrics import CardRuleResolver, record_feedback
 from ..store.db import StoreUnavailable
 from .common import json_body, runtime
 
@@ -28,10 +28,9 @@ AUDIT_CATCH_UP_S = 0.5
 
 
 @bp.record
-def _register(state) -> None:  # type: ignore[no-untyped-def]
-    """Tell the metrics module this endpoint counts outcomes itself, and how cards map to rules."""
+def _register(state: BlueprintSetupState) -> None:
+    """How cards map to rules for the feedback metrics: the audit store, unless a test installs another."""
     app = state.app
-    app.extensions["pumpcds.feedback_metrics_recorded"] = True
     store = app.extensions["pumpcds"].store
     if store is not None:
         app.extensions["pumpcds.card_rule_resolver"] = store.rule_of_card
@@ -44,7 +43,7 @@ def _unavailable() -> tuple[Response, int]:
     return resp, 503
 
 
-def _record_metrics(service_id: str, rows: list[dict[str, Any]], own_resolver: Callable[[str], str | None]) -> None:
+def _record_metrics(service_id: str, rows: list[dict[str, Any]], own_resolver: CardRuleResolver) -> None:
     """One count per item, by the rule stored with it; a resolver installed in place of the store's
     (``app.extensions["pumpcds.card_rule_resolver"]``) is asked about cards the audit does not know."""
     resolver = current_app.extensions.get("pumpcds.card_rule_resolver")
@@ -62,10 +61,12 @@ def with_reason_display(item: dict[str, Any]) -> dict[str, Any]:
     """An override reason sent as a bare code (no display) is stored with our display for it, so the
     report reads in words whatever the EHR sends."""
     override = item.get("overrideReason")
-    reason = override.get("reason") if isinstance(override, dict) else None
+    if not isinstance(override, dict):
+        return item
+    reason = override.get("reason")
     if not isinstance(reason, dict) or reason.get("display") or reason.get("system") not in (None, OVERRIDE_SYSTEM):
         return item
-    known = {r["code"]: r["display"] for r in override_reasons()}
+    known = {r.code: r.display for r in override_reasons()}
     if reason.get("code") not in known:
         return item
     return {**item, "overrideReason": {**override, "reason": {**reason, "system": OVERRIDE_SYSTEM,

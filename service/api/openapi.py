@@ -106,7 +106,7 @@ def build_openapi(base_url: str, service_ids: list[str]) -> dict[str, Any]:
             str(c): {"description": text[c], "content": {"application/json": {"schema": outcome}}} for c in codes
         }
 
-    secured = [{"cdsHooksJwt": []}]
+    secured: list[dict[str, list[str]]] = [{"cdsHooksJwt": []}]
     service_id = {
         "name": "id",
         "in": "path",

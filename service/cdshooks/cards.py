@@ -2,28 +2,30 @@
 this module decides everything that is not wording: one card per problem, order, indicator,
 provenance, override reasons, links and suggestions. Contract:
 
-    builder = CardBuilder.load(settings)                  # templates compiled and checked once
-    cards = builder.build(findings, request, resources)   # list of CDS Hooks 2.0 card dicts
+    builder = CardBuilder.load(settings, book, codes)    # templates compiled and checked once
+    cards = builder.build(findings, request, resources, visit)   # CDS Hooks 2.0 `Card` models
 """
 from __future__ import annotations
 
 import json
 import logging
 import re
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..coding.codetable import CPT_SYSTEM, HCPCS_SYSTEM, CodeTable, default_code_table
+from ..coding.codetable import CPT_SYSTEM, HCPCS_SYSTEM, CodeTable
 from ..coding.findings import Finding, FindingKind, Severity
 from ..coding.rulebook import VERIFICATION, RuleBook
 from ..coding.terminology import display
+from ..coding.visit import PumpVisit
 from ..config import Settings
 from ..fhir.resources import VisitResources
 from . import suggestions as sugg
 from .cardtemplates import CardTemplates, LenientParams, MdSafe, cards_dir, one_line
+from .models import MAX_SUMMARY, Card, CardMark, Coding, EvidenceRow, InvalidResponse, Link, Source
 from .validation import HookRequest
 
 log = logging.getLogger("pumpcds.cards")
@@ -31,7 +33,6 @@ log = logging.getLogger("pumpcds.cards")
 TOPIC_SYSTEM = "http://pumpcds.org/fhir/CodeSystem/card-topic"
 OVERRIDE_SYSTEM = "http://pumpcds.org/fhir/CodeSystem/override-reason"
 OVERRIDE_CODESYSTEM = Path(__file__).parent / "terminology" / "override-reason.codesystem.json"
-MAX_SUMMARY = 139  # CDS Hooks: summary under 140 characters
 TEST_DATA_LABEL = "test data: synthetic CMS table, not a CMS release"
 SYSTEM_LABELS = {CPT_SYSTEM: "CPT", HCPCS_SYSTEM: "HCPCS", "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM"}
 _SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -40,25 +41,26 @@ _KIND_RANK = {FindingKind.REPLACE_CODE: 0, FindingKind.DROP_CODE: 0, FindingKind
               FindingKind.WARNING: 1, FindingKind.MISSING_DOCUMENTATION: 2, FindingKind.DATA_QUALITY: 3}
 
 
-def override_reasons() -> list[dict[str, str]]:
-    """The override-reason Codings, read from the project CodeSystem so both stay in step."""
+@cache
+def override_reasons() -> tuple[Coding, ...]:
+    """The override-reason Codings, read once from the project CodeSystem so both stay in step."""
     cs = json.loads(OVERRIDE_CODESYSTEM.read_text(encoding="utf-8"))
-    return [{"system": OVERRIDE_SYSTEM, "code": c["code"], "display": c["display"]} for c in cs["concept"]]
+    return tuple(Coding(OVERRIDE_SYSTEM, c["code"], c["display"]) for c in cs["concept"])
 
 
-def reasons_by_rule(book: RuleBook) -> dict[str, list[dict[str, str]]]:
+def reasons_by_rule(book: RuleBook) -> dict[str, tuple[Coding, ...]]:
     """Each rule's own override reasons (rules.yaml `override_reasons`), checked against the CodeSystem
     at start-up; a rule that names none offers every reason."""
     from ..config import ConfigError
 
-    known = {r["code"]: r for r in override_reasons()}
-    out: dict[str, list[dict[str, str]]] = {}
+    known = {r.code: r for r in override_reasons()}
+    out: dict[str, tuple[Coding, ...]] = {}
     for rule in book.rules:
         unknown = [c for c in rule.override_reasons if c not in known]
         if unknown:
             raise ConfigError(f"rules.yaml: {rule.id}: unknown override reason(s) {', '.join(unknown)} "
                               f"(known: {', '.join(known)})")
-        out[rule.id] = [known[c] for c in rule.override_reasons] or list(known.values())
+        out[rule.id] = tuple(known[c] for c in rule.override_reasons) or override_reasons()
     return out
 
 
@@ -77,6 +79,8 @@ _UNIT_WORDS = ((re.compile(r"(?<![A-Za-z])(?:ug|µg|μg|mcg)(?![A-Za-z])"), "mic
 
 def words(text: str) -> str:
     """Units in words (ISMP: 'ug' is error-prone), internal codes with hyphens as plain words."""
+    if "g" not in text and "/" not in text:  # every unit spelled out has one: most texts have neither
+        return text
     for pattern, spelled in _UNIT_WORDS:
         text = pattern.sub(spelled, text)
     return text
@@ -125,8 +129,8 @@ def _rows(f: Finding) -> list[dict[str, Any]]:
     """Every evidence row in words, once (a clinician seen in two records is one row)."""
     rows: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     for e in f.evidence:
-        row = {"observed": words(e.observed), "reference": source_words(e.reference), "date": e.date}
-        rows.setdefault((row["observed"], row["reference"], e.date), row)
+        observed, where = words(e.observed), source_words(e.reference)
+        rows.setdefault((observed, where, e.date), {"observed": observed, "reference": where, "date": e.date})
     return list(rows.values())
 
 
@@ -134,27 +138,37 @@ class CardBuilder:
     def __init__(self, settings: Settings, templates: CardTemplates, book: RuleBook, codes: CodeTable) -> None:
         self.settings = settings
         self.templates = templates
-        self.book = book
         self.codes = codes
         self.reasons = reasons_by_rule(book)
         self.titles = {r.id: r.title for r in book.rules}
         self.base = settings.public_base_url.rstrip("/")
         self.max_summary = min(int(templates.setting("summary_max", MAX_SUMMARY)), MAX_SUMMARY)
         self.source_label = str(templates.setting("source_label", "pumpcds coding rules"))
+        app = settings.documentation_app_url
+        if app and not app.startswith(("http://", "https://")):
+            from ..config import ConfigError
+
+            raise ConfigError(f"documentation_app_url must be an absolute http(s) URL, got {app!r}")
 
     @classmethod
-    def load(cls, settings: Settings, *, book: RuleBook | None = None, codes: CodeTable | None = None,
-             directory: Path | None = None) -> CardBuilder:
-        """Read rules, codes and every card template once; a missing or broken template raises
-        CardTemplateError (a ConfigError naming the file) here, at start-up."""
-        book = book or RuleBook.load(base_url=settings.public_base_url)
-        codes = codes or default_code_table().with_descriptors(settings.cpt_descriptor_path)
+    def load(cls, settings: Settings, book: RuleBook, codes: CodeTable, *, directory: Path | None = None) -> CardBuilder:
+        """Read every card template once (rules and codes are the engine's, loaded once); a missing
+        or broken template raises CardTemplateError (a ConfigError naming the file) here, at start-up."""
         templates = CardTemplates.load(directory or cards_dir(settings), [r.id for r in book.rules])
         return cls(settings, templates, book, codes)
 
     # -- cards -----------------------------------------------------------------------------
-    def build(self, findings: list[Finding], request: HookRequest, resources: VisitResources) -> list[dict[str, Any]]:
-        return [self.card(f, request, resources) for f in merge(findings)]
+    def build(self, findings: list[Finding], request: HookRequest, resources: VisitResources,
+              visit: PumpVisit | None = None) -> list[Card]:
+        """One card per problem, most important first; suggestions read the visit's typed facts."""
+        facts = sugg.VisitFacts.of(visit, request.context)
+        cards = []
+        for f in merge(findings):
+            try:
+                cards.append(self.card(f, request, resources, facts))
+            except InvalidResponse:  # a bug, not data: never answer with a card that breaks the spec
+                log.exception("card for rule=%s kind=%s breaks a CDS Hooks rule; left out", f.rule.id, f.kind.value)
+        return cards
 
     def context(self, f: Finding) -> dict[str, Any]:
         """Everything a template may use (cards/README.md lists it)."""
@@ -186,40 +200,29 @@ class CardBuilder:
             "params": LenientParams({k: words(v) for k, v in f.params.items()}),
         }
 
-    def card(self, f: Finding, request: HookRequest, resources: VisitResources) -> dict[str, Any]:
+    def card(self, f: Finding, request: HookRequest, resources: VisitResources,
+             facts: sugg.VisitFacts | None = None) -> Card:
         ctx = self.context(f)
         summary, detail = self._wording(f, ctx)
-        card: dict[str, Any] = {"uuid": str(uuid.uuid4()), "summary": summary}
-        if detail:
-            card["detail"] = detail
-        card["indicator"] = f.severity.value
-        card["source"] = {
-            "label": self.source_label,
-            "url": str(ctx["rule"]["url"]),
-            "topic": {"system": TOPIC_SYSTEM, "code": f.rule.id, "display": ctx["rule"]["title"]},
-        }
-        card["overrideReasons"] = self.reasons.get(f.rule.id) or override_reasons()
         # the audit store reads this mark to trace feedback to the rule and its version; coders find
         # the resource ids behind the evidence here, never in the card's text
-        card["extension"] = {"pumpcds": {
-            "ruleId": f.rule.id, "ruleVersion": f.rule.version, "kind": f.kind.value,
-            **({"evidence": [{**({"reference": e.reference} if e.reference else {}), "observed": e.observed,
-                              **({"date": e.date} if e.date else {})} for e in f.evidence]} if f.evidence else {}),
-            **({"missing": list(f.missing)} if f.missing else {}),
-            **({"affected": list(f.affected)} if f.affected else {}),
-        }}
+        mark = CardMark(f.rule.id, f.rule.version, f.kind.value,
+                        evidence=tuple(EvidenceRow(e.observed, e.reference or None, e.date or None) for e in f.evidence),
+                        missing=tuple(f.missing), affected=tuple(f.affected))
+        card = Card(
+            summary=summary, detail=detail or None, indicator=f.severity.value,
+            source=Source(self.source_label, str(ctx["rule"]["url"]),
+                          Coding(TOPIC_SYSTEM, f.rule.id, ctx["rule"]["title"])),
+            override_reasons=self.reasons.get(f.rule.id) or override_reasons(),
+            links=self._links(f, ctx), mark=mark,
+        )
         try:
-            found = sugg.build(f, request, resources, lambda key: self.templates.say(key, ctx))
+            found = sugg.build(f, request.spec.edits, resources, facts or sugg.VisitFacts.of(None, request.context),
+                               lambda key: self.templates.say(key, ctx))
+            if found:
+                card = replace(card, suggestions=(found[0].recommended(), *found[1:]), selection_behavior="at-most-one")
         except Exception:  # a suggestion we cannot build safely is left out; the card still informs
             log.exception("suggestion failed for rule=%s kind=%s", f.rule.id, f.kind.value)
-            found = []
-        if found:
-            found[0]["isRecommended"] = True
-            card["suggestions"] = found
-            card["selectionBehavior"] = "at-most-one"
-        links = self._links(f, ctx)
-        if links:
-            card["links"] = links
         return card
 
     def _wording(self, f: Finding, ctx: Mapping[str, Any]) -> tuple[str, str]:
@@ -234,14 +237,13 @@ class CardBuilder:
             log.warning("summary clipped for rule=%s kind=%s (%d characters)", f.rule.id, f.kind.value, len(text))
         return clip(text, self.max_summary) or clip(ctx["rule"]["title"], self.max_summary), detail
 
-    def _links(self, f: Finding, ctx: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _links(self, f: Finding, ctx: Mapping[str, Any]) -> tuple[Link, ...]:
         """The help page of every code the card names (the code to bill and the codes it replaces)."""
         named = [c for c in dict.fromkeys((f.code, *f.replaces)) if c and c in self.codes.codes]
-        links: list[dict[str, Any]] = [
-            {"label": self.templates.say("links.document", {**ctx, "code": c}),
-             "url": f"{self.base}/docs/codes/{c}", "type": "absolute"} for c in named]
+        links = [Link(self.templates.say("links.document", {**ctx, "code": c}), f"{self.base}/docs/codes/{c}")
+                 for c in named]
         app = self.settings.documentation_app_url
         if app and named and (f.missing or f.kind == FindingKind.MISSING_DOCUMENTATION):
-            links.append({"label": self.templates.say("links.smart", ctx), "url": app, "type": "smart",
-                          "appContext": json.dumps({"code": f.code, "missing": list(f.missing)})})
-        return links
+            links.append(Link(self.templates.say("links.smart", ctx), app, "smart",
+                              json.dumps({"code": f.code, "missing": list(f.missing)})))
+        return tuple(links)

@@ -96,7 +96,9 @@ def url_filter(value: Any) -> MdSafe:
 def _env(root: Path | None, *, markdown: bool) -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(root)) if root is not None else None
     env = jinja2.Environment(
-        loader=loader, undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
+        # auto_reload off: templates are read once at start; Jinja would otherwise stat every
+        # included partial's file on every render
+        loader=loader, auto_reload=False, undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
         trim_blocks=True, lstrip_blocks=True, finalize=_finalize_md if markdown else _finalize_text,
     )
     env.filters.update(codes=codes_filter, plural=plural_filter, cell=cell_filter, url=url_filter,
@@ -104,7 +106,7 @@ def _env(root: Path | None, *, markdown: bool) -> jinja2.Environment:
     return env
 
 
-class LenientParams(dict):  # type: ignore[type-arg]
+class LenientParams(dict[str, str]):
     """Finding params at hook time: a key a finding does not carry reads as empty text.
     At start-up templates are rendered with every key (PARAM_KEYS) present and strict."""
 

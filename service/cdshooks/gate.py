@@ -20,12 +20,8 @@ from typing import Any
 
 from ..coding.relevance import involves_pump
 from ..coding.vocabulary import Vocabulary
+from .services import GateSilence
 from .validation import HookRequest
-
-# The keys that carry a visit's work (with the draft orders at order-sign). At encounter close a
-# discharge without them says nothing; a request judged after fetching whose work could not be
-# fetched stays plausibly a pump visit (412).
-WORK_KEYS = frozenset({"procedures", "chargeItems"})
 
 
 class Relevance(Enum):
@@ -44,20 +40,21 @@ def _carries_resources(value: Any) -> bool:
 
 
 def judge(request: HookRequest, vocabulary: Vocabulary) -> Relevance:
-    sent: list[Any] = [request.context.get(k) for k in request.service.resource_context]
+    spec = request.spec
+    sent: list[Any] = [request.context.get(k) for k in spec.draft_order_keys]
     prefetch = request.prefetch or {}
     work_sent = False
-    for template in request.service.prefetch:
+    for template in spec.prefetch:
         if template.key not in prefetch:
             continue
         value = prefetch[template.key]
         if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome":
             continue  # the client's own fetch failed: nothing was said
-        if template.key in WORK_KEYS:
+        if template.key in spec.work_keys:
             work_sent = True  # null (looked, found nothing) says as much as data
         sent.append(value)
     if involves_pump([s for s in sent if isinstance(s, dict)], vocabulary):
         return Relevance.PUMP
-    if request.is_order_sign:
+    if spec.gate_silence is GateSilence.RESOURCES_SENT:
         return Relevance.NONE if any(_carries_resources(s) for s in sent) else Relevance.UNKNOWN
     return Relevance.NONE if work_sent else Relevance.UNKNOWN

@@ -1,7 +1,8 @@
-"""Invariants of a CDS Hooks 2.0 response that the JSON Schema cannot state.
+"""Invariants of a CDS Hooks 2.0 response, checked on a JSON body.
 
-``check_response(body)`` returns a list of precise problems (empty when the body is fine);
-tests/conftest.py runs it on every 200 hook answer. ``assert_response(body)`` raises
+The service's own answers cannot break them (models.py refuses a card that would); this checks any
+body, e.g. in tests, with messages that name the place. ``check_response(body)`` returns a list of
+precise problems (empty when the body is fine); tests/conftest.py runs it on every 200 hook answer. ``assert_response(body)`` raises
 ``ValueError`` with all problems, for callers that want an exception.
 """
 from __future__ import annotations
@@ -80,6 +81,9 @@ def check_response(body: Any) -> list[str]:
         suggestions = card.get("suggestions") or []
         if suggestions and not card.get("selectionBehavior"):
             out.append(f"{p}: suggestions without selectionBehavior")
+        recommended = sum(1 for s in suggestions if isinstance(s, dict) and s.get("isRecommended") is True)
+        if card.get("selectionBehavior") == "at-most-one" and recommended > 1:
+            out.append(f"{p}: {recommended} suggestions isRecommended under at-most-one (at most 1)")
         for si, sug in enumerate(suggestions):
             sp = f"{p}/suggestions/{si}"
             if not isinstance(sug, dict):

@@ -1,26 +1,89 @@
-"""Suggestions (FHIR actions) for a finding. order-sign edits the draft orders being signed
-(ServiceRequest or draft Procedure: update the whole resource, delete by resourceId, or create a
-ServiceRequest); encounter close edits the visit's ChargeItems or creates an R4 ChargeItem.
-Labels and action descriptions come from cards/cards.yaml through ``say``."""
+"""Suggestions (FHIR actions) for a finding, built as plain FHIR JSON.
+
+What a suggestion may edit comes from the hook's spec (`HookSpec.edits`, services.py): at order-sign
+the draft orders being signed (update the whole resource, delete by resourceId, or create a
+ServiceRequest); at encounter close the visit's ChargeItems (or create an R4 ChargeItem). What a new
+line says about the visit (patient, encounter, date of service, performer) is read from the visit's
+typed facts (`VisitFacts`), never from card wording. Labels and action descriptions come from
+cards/cards.yaml through ``say``.
+
+Resources arrive as parsed models or as plain JSON dicts: every read goes through `_json`, `_type`
+and `_id`, the only places that know which.
+"""
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..coding.codetable import CPT_SYSTEM, HCPCS_SYSTEM
 from ..coding.findings import Finding, FindingKind
+from ..coding.visit import PumpVisit
 from ..fhir.jsonview import codings
 from ..fhir.resources import VisitResources
 from ..fhir.validate import as_valid_json
-from .validation import HookRequest
+from .models import Action, Suggestion
+from .services import Edits
 
 MODIFIER_EXT = "http://pumpcds.org/fhir/StructureDefinition/billing-modifier"
 BILLING_SYSTEMS = (CPT_SYSTEM, HCPCS_SYSTEM)
 ORDER_TYPES = ("ServiceRequest", "Procedure")  # draft orders whose `code` carries the billing code
 LINE_TYPES = (*ORDER_TYPES, "MedicationRequest")  # draft orders whose modifiers a suggestion may change
+CODE_KINDS = (FindingKind.RECOMMENDED_CODE, FindingKind.REPLACE_CODE, FindingKind.DROP_CODE)
 Say = Callable[[str], str]
 
+
+# -- the resource helpers: the one place that knows models from JSON ---------------------------------
+
+def _json(resource: Any) -> Mapping[str, Any]:
+    """The resource as FHIR JSON, read-only (whole resource, nothing dropped but nulls)."""
+    if isinstance(resource, dict):
+        return resource
+    return resource.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+def _type(resource: Any) -> str:
+    return resource["resourceType"] if isinstance(resource, dict) else resource.get_resource_type()
+
+
+def _id(resource: Any) -> str | None:
+    return resource.get("id") if isinstance(resource, dict) else resource.id
+
+
+def _editable(resource: Any) -> dict[str, Any]:
+    """A copy of the resource's JSON that a suggestion may change, checked valid R4 first: nothing
+    invalid is ever sent back to the EHR (InvalidResource otherwise)."""
+    return as_valid_json(dict(_json(resource)))
+
+
+def _ref(resource: Any) -> str:
+    return f"{_type(resource)}/{_id(resource)}"
+
+
+# -- the visit's facts a new line carries -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VisitFacts:
+    """What a created line says about the visit, from the visit's typed facts."""
+
+    patient: str | None  # "Patient/<id>"
+    encounter: str | None  # "Encounter/<id>"
+    date_of_service: dt.date | None = None
+    performer: str | None = None  # reference of the one who did the work
+
+    @classmethod
+    def of(cls, visit: PumpVisit | None, context: Mapping[str, Any]) -> VisitFacts:
+        """From the visit when it was read; from the hook's context alone otherwise."""
+        if visit is not None:
+            return cls(visit.patient_reference, visit.encounter_reference, visit.date_of_service,
+                       next((p.reference for p in visit.main_performers), None))
+        patient, encounter = context.get("patientId"), context.get("encounterId")
+        return cls(f"Patient/{patient}" if isinstance(patient, str) and patient else None,
+                   f"Encounter/{encounter}" if isinstance(encounter, str) and encounter else None)
+
+
+# -- codings and modifiers -------------------------------------------------------------------------------
 
 def code_system(code: str, system: str | None = None) -> str:
     """CPT codes are five digits (or 4 digits + letter); HCPCS level II start with a letter."""
@@ -29,72 +92,44 @@ def code_system(code: str, system: str | None = None) -> str:
     return HCPCS_SYSTEM if code[:1].isalpha() else CPT_SYSTEM
 
 
-def _replace_coding(resource: dict[str, Any], field: str, code: str, system: str) -> dict[str, Any]:
-    """Swap the CPT/HCPCS coding in resource[field].coding, keep every other coding and field."""
-    concept = dict(resource.get(field) or {})
+def _modifier_system(modifier: str) -> str:
+    return HCPCS_SYSTEM if any(ch.isalpha() for ch in modifier) else CPT_SYSTEM
+
+
+def _modifier_ext(modifiers: tuple[str, ...] | list[str]) -> list[dict[str, Any]]:
+    return [{"url": MODIFIER_EXT, "valueCoding": {"system": _modifier_system(m), "code": m}} for m in modifiers]
+
+
+def _replace_coding(body: dict[str, Any], code: str, system: str) -> None:
+    """Swap the CPT/HCPCS coding in body.code, keep every other coding and field."""
+    concept = dict(body.get("code") or {})
     others = [c for c in concept.get("coding") or [] if c.get("system") not in BILLING_SYSTEMS]
-    concept["coding"] = [{"system": system, "code": code}] + others
+    concept["coding"] = [{"system": system, "code": code}, *others]
     concept.pop("text", None)  # the old text named the old code
-    resource[field] = concept
-    return resource
-
-
-def as_json(resource: dict[str, Any]) -> dict[str, Any]:
-    """A resource as valid R4 JSON to send back (whole resource, nothing dropped but nulls); raises
-    InvalidResource when it is not valid R4, and the card goes without the suggestion."""
-    return as_valid_json(resource)
-
-
-def _ref(resource: dict[str, Any]) -> str:
-    return f"{resource.get('resourceType')}/{resource.get('id')}"
-
-
-def _suggestion(label: str, actions: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"uuid": str(uuid.uuid4()), "label": label[:200], "actions": actions}
-
-
-def _modifier_ext(finding: Finding) -> list[dict[str, Any]]:
-    return [{"url": MODIFIER_EXT, "valueCoding": {"system": HCPCS_SYSTEM if any(ch.isalpha() for ch in m) else CPT_SYSTEM,
-                                                  "code": m}} for m in finding.modifiers]
+    body["code"] = concept
 
 
 def _with_modifiers(body: dict[str, Any], finding: Finding) -> None:
     """The finding's modifiers become the resource's only billing-modifier extensions."""
-    if not finding.modifiers:
-        return
-    body["extension"] = [e for e in body.get("extension", []) if e.get("url") != MODIFIER_EXT] + _modifier_ext(finding)
+    if finding.modifiers:
+        body["extension"] = [e for e in body.get("extension", []) if e.get("url") != MODIFIER_EXT] + \
+            _modifier_ext(finding.modifiers)
 
 
-def build(finding: Finding, request: HookRequest, resources: VisitResources, say: Say) -> list[dict[str, Any]]:
-    """The suggestions that make the change a finding asks for, the best one first: a code to bill,
-    replace or remove, a modifier to add or remove, a line to add (docs/cards.md, Suggestions)."""
-    if finding.code_system and finding.code_system not in BILLING_SYSTEMS:
-        return []
-    if finding.kind == FindingKind.WARNING:
-        return _modifier_or_line(finding, request, resources, say)
-    if finding.kind not in (FindingKind.RECOMMENDED_CODE, FindingKind.REPLACE_CODE, FindingKind.DROP_CODE):
-        return []
-    if request.is_order_sign:
-        return _order_sign(finding, request, resources, say)
-    return _encounter(finding, request, resources, say)
-
-
-def _modifier_codes(body: dict[str, Any]) -> list[str]:
+def _modifier_codes(body: Mapping[str, Any]) -> list[str]:
     return [(e.get("valueCoding") or {}).get("code") or e.get("valueCode") or ""
             for e in body.get("extension", []) if e.get("url") == MODIFIER_EXT]
 
 
 def _set_modifiers(body: dict[str, Any], codes: list[str]) -> None:
     others = [e for e in body.get("extension", []) if e.get("url") != MODIFIER_EXT]
-    mods = [{"url": MODIFIER_EXT, "valueCoding": {"system": HCPCS_SYSTEM if any(ch.isalpha() for ch in m) else CPT_SYSTEM,
-                                                  "code": m}} for m in dict.fromkeys(codes) if m]
+    mods = _modifier_ext([m for m in dict.fromkeys(codes) if m])
     if others or mods:
         body["extension"] = others + mods
     else:
         body.pop("extension", None)
     # modifiers may also ride on the billing coding itself: those go when removed
-    concept = body.get("code") or {}
-    for coding in concept.get("coding") or []:
+    for coding in (body.get("code") or {}).get("coding") or []:
         if coding.get("extension"):
             coding["extension"] = [e for e in coding["extension"]
                                    if e.get("url") != MODIFIER_EXT or ((e.get("valueCoding") or {}).get("code")
@@ -103,131 +138,166 @@ def _set_modifiers(body: dict[str, Any], codes: list[str]) -> None:
                 coding.pop("extension")
 
 
-def _lines(finding: Finding, request: HookRequest, resources: VisitResources) -> list[Any]:
-    if request.is_order_sign:
-        return _affected(finding, resources.orders_of_type(*LINE_TYPES))
-    return _affected(finding, resources.of_type("ChargeItem"))
-
-
-def _modifier_or_line(finding: Finding, request: HookRequest, resources: VisitResources, say: Say) -> list[dict[str, Any]]:
-    """Warnings that a modifier or an extra line settles: JZ/JW, a disallowed modifier, an NCCI pair."""
-    action = finding.params.get("action")
-    where = "order" if request.is_order_sign else "charge"
-    if action == "add-line" and finding.code:
-        return [_create(finding, request, say)]
-    lines = _lines(finding, request, resources)
-    if not lines:
-        return []
-    if action in ("add-modifier", "remove-modifier"):
-        actions = []
-        for line in lines:
-            body = as_json(line)
-            current = _modifier_codes(body)
-            wanted = ([*current, *finding.modifiers] if action == "add-modifier"
-                      else [m for m in current if m not in finding.modifiers])
-            _set_modifiers(body, wanted)
-            actions.append({"type": "update", "description": say(f"suggestions.{where}.{action}.update"), "resource": body})
-        return [_suggestion(say(f"suggestions.{where}.{action}.label"), actions)]
-    if action == "drop-or-add-modifier":
-        drop = _suggestion(say(f"suggestions.{where}.drop.label"),
-                           _deletes(lines, say(f"suggestions.{where}.drop.delete")))
-        marked = []
-        for line in lines:
-            body = as_json(line)
-            _set_modifiers(body, [*_modifier_codes(body), *finding.modifiers])
-            marked.append({"type": "update", "description": say(f"suggestions.{where}.add-modifier.update"), "resource": body})
-        return [drop, _suggestion(say(f"suggestions.{where}.add-modifier.label"), marked)]
-    return []
-
-
-def _create(finding: Finding, request: HookRequest, say: Say) -> dict[str, Any]:
-    """A new line for the finding's code (units, modifiers): a draft order, or a ChargeItem at close."""
-    ctx = request.context
-    system = code_system(finding.code or "", finding.code_system)
-    coding = {"coding": [{"system": system, "code": finding.code}]}
-    if request.is_order_sign:
-        sr: dict[str, Any] = {"resourceType": "ServiceRequest", "status": "draft", "intent": "order", "code": coding,
-                              "subject": {"reference": f"Patient/{ctx.get('patientId')}"}}
-        if ctx.get("encounterId"):
-            sr["encounter"] = {"reference": f"Encounter/{ctx['encounterId']}"}
-        if finding.units:
-            sr["quantityQuantity"] = {"value": finding.units}
-        if finding.modifiers:
-            sr["extension"] = _modifier_ext(finding)
-        return _suggestion(say("suggestions.order.create.label"),
-                           [{"type": "create", "description": say("suggestions.order.create.create"), "resource": sr}])
-    charge: dict[str, Any] = {"resourceType": "ChargeItem", "status": "billable", "code": coding,
-                              "subject": {"reference": f"Patient/{ctx.get('patientId')}"},
-                              "quantity": {"value": finding.units or 1}}
-    if ctx.get("encounterId"):
-        charge["context"] = {"reference": f"Encounter/{ctx['encounterId']}"}
-    if finding.params.get("date_of_service"):
-        charge["occurrenceDateTime"] = finding.params["date_of_service"]
-    if finding.params.get("performer_reference"):
-        charge["performer"] = [{"actor": {"reference": finding.params["performer_reference"]}}]
-    if finding.modifiers:
-        charge["extension"] = _modifier_ext(finding)
-    return _suggestion(say("suggestions.charge.create.label"),
-                       [{"type": "create", "description": say("suggestions.charge.create.create"), "resource": charge}])
-
-
-def _affected(finding: Finding, candidates: list[Any]) -> list[Any]:
-    """The resources carrying the wrong code, among those this hook may change."""
-    wanted = set(finding.affected)
-    return [r for r in candidates if r.get("id") and _ref(r) in wanted]
-
-
-def _deletes(items: list[Any], description: str) -> list[dict[str, Any]]:
-    return [{"type": "delete", "description": description, "resourceId": _ref(i)} for i in items]
-
-
-def _order_sign(finding: Finding, request: HookRequest, resources: VisitResources, say: Say) -> list[dict[str, Any]]:
-    # only the orders being signed are changed; the record's history never is
-    orders = _affected(finding, resources.orders_of_type(*ORDER_TYPES))
-    if finding.kind == FindingKind.DROP_CODE:
-        actions = _deletes(orders, say("suggestions.order.drop.delete"))
-        return [_suggestion(say("suggestions.order.drop.label"), actions)] if actions else []
-    if not finding.code:
-        return []
-    system = code_system(finding.code, finding.code_system)
-    if finding.kind == FindingKind.REPLACE_CODE and orders:
-        first, rest = orders[0], orders[1:]
-        body = _replace_coding(as_json(first), "code", finding.code, system)
-        _with_modifiers(body, finding)
-        if finding.units and first.get("resourceType") == "ServiceRequest":
-            body["quantityQuantity"] = {"value": finding.units}
-        actions = [{"type": "update", "description": say("suggestions.order.replace.update"), "resource": body}]
-        actions += _deletes(rest, say("suggestions.order.replace.delete"))
-        return [_suggestion(say("suggestions.order.replace.label"), actions)]
-    if finding.kind == FindingKind.RECOMMENDED_CODE and not _carrying(resources.orders_of_type(*LINE_TYPES), finding.code):
-        return [_create(finding, request, say)]
-    return []
-
-
-def _carrying(orders: list[Any], code: str) -> bool:
-    """A draft order already carries this code (the engine would not recommend it then; belt and braces)."""
-    for order in orders:
-        concept = order.get("code") or order.get("medicationCodeableConcept")
+def _carries(lines: list[Any], code: str) -> bool:
+    """A line already carries this code (the engine would not recommend it then; belt and braces)."""
+    for line in lines:
+        body = _json(line)
+        concept = body.get("code") or body.get("medicationCodeableConcept")
         if any(c.get("code") == code for c in codings(concept)):
             return True
     return False
 
 
-def _encounter(finding: Finding, request: HookRequest, resources: VisitResources, say: Say) -> list[dict[str, Any]]:
-    items = _affected(finding, resources.of_type("ChargeItem"))
+# -- what each hook edits ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Editor:
+    """The lines a hook's suggestions change and how a new line is written."""
+
+    edits: Edits
+
+    @property
+    def where(self) -> str:  # the wording group in cards/cards.yaml: suggestions.order.* or suggestions.charge.*
+        return self.edits.value
+
+    def code_lines(self, resources: VisitResources) -> list[Any]:
+        """Lines whose code a suggestion may replace or remove."""
+        if self.edits is Edits.DRAFT_ORDERS:
+            return [r for r in resources.draft_orders if _type(r) in ORDER_TYPES]
+        return [r for r in resources.resources if _type(r) == "ChargeItem"]
+
+    def billing_lines(self, resources: VisitResources) -> list[Any]:
+        """Lines whose modifiers a suggestion may change, and that show a code is already billed."""
+        if self.edits is Edits.DRAFT_ORDERS:
+            return [r for r in resources.draft_orders if _type(r) in LINE_TYPES]
+        return [r for r in resources.resources if _type(r) == "ChargeItem"]
+
+    def wants_new_line(self, finding: Finding, resources: VisitResources) -> bool:
+        """A code to bill that no line was changed to carry. The ChargeItems are the bill: it gets a
+        line. Draft orders get one only for a recommended code no draft carries; a wrong code on what
+        cannot be edited (a completed Procedure, an order signed earlier) is left to the card."""
+        if self.edits is Edits.CHARGE_ITEMS:
+            return True
+        return finding.kind == FindingKind.RECOMMENDED_CODE and not _carries(self.billing_lines(resources), finding.code or "")
+
+    def set_units(self, body: dict[str, Any], units: int) -> None:
+        if self.edits is Edits.CHARGE_ITEMS:
+            body["quantity"] = {"value": units}
+        elif body.get("resourceType") == "ServiceRequest":
+            body["quantityQuantity"] = {"value": units}
+
+    def new_line(self, finding: Finding, facts: VisitFacts) -> dict[str, Any]:
+        """A new line for the finding's code (units, modifiers): a draft ServiceRequest, or an R4 ChargeItem."""
+        coding = {"coding": [{"system": code_system(finding.code or "", finding.code_system), "code": finding.code}]}
+        body: dict[str, Any]
+        if self.edits is Edits.DRAFT_ORDERS:
+            body = {"resourceType": "ServiceRequest", "status": "draft", "intent": "order", "code": coding,
+                    "subject": {"reference": facts.patient}}
+            if facts.encounter:
+                body["encounter"] = {"reference": facts.encounter}
+            if finding.units:
+                body["quantityQuantity"] = {"value": finding.units}
+        else:
+            body = {"resourceType": "ChargeItem", "status": "billable", "code": coding,
+                    "subject": {"reference": facts.patient}, "quantity": {"value": finding.units or 1}}
+            if facts.encounter:
+                body["context"] = {"reference": facts.encounter}
+            if facts.date_of_service:
+                body["occurrenceDateTime"] = facts.date_of_service.isoformat()
+            if facts.performer:
+                body["performer"] = [{"actor": {"reference": facts.performer}}]
+        if finding.modifiers:
+            body["extension"] = _modifier_ext(finding.modifiers)
+        return body
+
+
+EDITORS = {e: Editor(e) for e in Edits}
+
+
+# -- suggestions ----------------------------------------------------------------------------------------
+
+def build(finding: Finding, edits: Edits, resources: VisitResources, facts: VisitFacts, say: Say) -> list[Suggestion]:
+    """The suggestions that make the change a finding asks for, the best one first: a code to bill,
+    replace or remove, a modifier to add or remove, a line to add (docs/cards.md, Suggestions)."""
+    if finding.code_system and finding.code_system not in BILLING_SYSTEMS:
+        return []
+    editor = EDITORS[edits]
+    if finding.kind == FindingKind.WARNING:
+        return _modifier_or_line(finding, editor, resources, facts, say)
+    if finding.kind in CODE_KINDS:
+        return _code_change(finding, editor, resources, facts, say)
+    return []
+
+
+def _affected(finding: Finding, candidates: list[Any]) -> list[Any]:
+    """The lines carrying the wrong code, among those this hook may change."""
+    wanted = set(finding.affected)
+    return [r for r in candidates if _id(r) and _ref(r) in wanted]
+
+
+def _deletes(lines: list[Any], description: str) -> tuple[Action, ...]:
+    return tuple(Action.delete(_ref(line), description) for line in lines)
+
+
+def _suggestion(label: str, actions: tuple[Action, ...]) -> Suggestion:
+    return Suggestion(label[:200], actions)
+
+
+def _create(finding: Finding, editor: Editor, facts: VisitFacts, say: Say) -> Suggestion:
+    w = editor.where
+    return _suggestion(say(f"suggestions.{w}.create.label"),
+                       (Action.create(editor.new_line(finding, facts), say(f"suggestions.{w}.create.create")),))
+
+
+def _code_change(finding: Finding, editor: Editor, resources: VisitResources, facts: VisitFacts,
+                 say: Say) -> list[Suggestion]:
+    """A code to remove (delete the lines), replace (update the first line, delete the rest) or add."""
+    w = editor.where
+    lines = _affected(finding, editor.code_lines(resources))
     if finding.kind == FindingKind.DROP_CODE:
-        actions = _deletes(items, say("suggestions.charge.drop.delete"))
-        return [_suggestion(say("suggestions.charge.drop.label"), actions)] if actions else []
+        actions = _deletes(lines, say(f"suggestions.{w}.drop.delete"))
+        return [_suggestion(say(f"suggestions.{w}.drop.label"), actions)] if actions else []
     if not finding.code:
         return []
-    system = code_system(finding.code, finding.code_system)
-    if items and finding.kind != FindingKind.RECOMMENDED_CODE:
-        first, rest = items[0], items[1:]
-        body = _replace_coding(as_json(first), "code", finding.code, system)
+    if lines and finding.kind == FindingKind.REPLACE_CODE:
+        first, rest = lines[0], lines[1:]
+        body = _editable(first)
+        _replace_coding(body, finding.code, code_system(finding.code, finding.code_system))
         _with_modifiers(body, finding)
         if finding.units:
-            body["quantity"] = {"value": finding.units}
-        actions = [{"type": "update", "description": say("suggestions.charge.replace.update"), "resource": body}]
-        actions += _deletes(rest, say("suggestions.charge.replace.delete"))
-        return [_suggestion(say("suggestions.charge.replace.label"), actions)]
-    return [_create(finding, request, say)]
+            editor.set_units(body, finding.units)
+        actions = (Action.update(body, say(f"suggestions.{w}.replace.update")),
+                   *_deletes(rest, say(f"suggestions.{w}.replace.delete")))
+        return [_suggestion(say(f"suggestions.{w}.replace.label"), actions)]
+    return [_create(finding, editor, facts, say)] if editor.wants_new_line(finding, resources) else []
+
+
+def _modifier_or_line(finding: Finding, editor: Editor, resources: VisitResources, facts: VisitFacts,
+                      say: Say) -> list[Suggestion]:
+    """Warnings that a modifier or an extra line settles: JZ/JW, a disallowed modifier, an NCCI pair."""
+    action = finding.params.get("action")
+    w = editor.where
+    if action == "add-line" and finding.code:
+        return [_create(finding, editor, facts, say)]
+    lines = _affected(finding, editor.billing_lines(resources))
+    if not lines:
+        return []
+    if action in ("add-modifier", "remove-modifier"):
+        updates = []
+        for line in lines:
+            body = _editable(line)
+            current = _modifier_codes(body)
+            wanted = ([*current, *finding.modifiers] if action == "add-modifier"
+                      else [m for m in current if m not in finding.modifiers])
+            _set_modifiers(body, wanted)
+            updates.append(Action.update(body, say(f"suggestions.{w}.{action}.update")))
+        return [_suggestion(say(f"suggestions.{w}.{action}.label"), tuple(updates))]
+    if action == "drop-or-add-modifier":
+        drop = _suggestion(say(f"suggestions.{w}.drop.label"), _deletes(lines, say(f"suggestions.{w}.drop.delete")))
+        marked = []
+        for line in lines:
+            body = _editable(line)
+            _set_modifiers(body, [*_modifier_codes(body), *finding.modifiers])
+            marked.append(Action.update(body, say(f"suggestions.{w}.add-modifier.update")))
+        return [drop, _suggestion(say(f"suggestions.{w}.add-modifier.label"), tuple(marked))]
+    return []

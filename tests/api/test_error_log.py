@@ -68,3 +68,21 @@ def test_lines_outside_a_request_have_no_request_id(lines):
     logging.getLogger("pumpcds").warning("start-up line")
     [entry] = [e for e in entries(lines) if e["msg"] == "start-up line"]
     assert "request_id" not in entry
+
+
+@pytest.mark.parametrize("what, body", [
+    ("a pump visit with cards", load_sample("requests/order-sign-62368-billed-as-62367.json")),
+    ("an unrelated order", load_sample("real_clients/inferno-crd-order-sign-hook-request.json")),
+    ("a refused request", {"hook": "order-sign"}),
+])
+def test_one_line_per_request_at_info(client, lines, what, body):
+    """At INFO a hook call writes exactly one line, the request summary (issue 13: one log line per request)."""
+    logger = logging.getLogger("pumpcds")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        client.post(ORDER_SIGN, json=body)
+    finally:
+        logger.setLevel(level)
+    pumpcds = [e for e in entries(lines) if e["logger"].startswith("pumpcds")]
+    assert [e["logger"] for e in pumpcds] == ["pumpcds.request"], (what, pumpcds)

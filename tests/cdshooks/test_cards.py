@@ -34,9 +34,12 @@ BOOK = RuleBook.load(base_url="https://cds.example.org")
 SETTINGS = load_settings(environ={}, public_base_url="https://cds.example.org")
 
 
+CODES = default_code_table()
+
+
 @pytest.fixture(scope="module")
 def builder() -> CardBuilder:
-    return CardBuilder.load(SETTINGS)
+    return CardBuilder.load(SETTINGS, BOOK, CODES)
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +58,15 @@ def order_sign_request() -> Any:
 
 def empty_resources() -> VisitResources:
     return VisitResources(context={"patientId": "pt", "encounterId": "enc"}, hook="order-sign")
+
+
+def built(builder: CardBuilder, findings: list[Finding]) -> list[dict[str, Any]]:
+    """The cards as the client receives them."""
+    return [c.as_dict() for c in builder.build(findings, order_sign_request(), empty_resources())]
+
+
+def one_card(builder: CardBuilder, f: Finding) -> dict[str, Any]:
+    return builder.card(f, order_sign_request(), empty_resources()).as_dict()
 
 
 # -- templates: one per rule, each naming a rule --------------------------------------------------
@@ -132,14 +144,13 @@ def test_every_template_fits_the_longest_values(builder: CardBuilder, rule_id: s
         # every row is reachable on the card itself, and no row names a resource id
         assert "| What was seen | Where | Date |" in detail and detail.count("| drug given |") == 40
         assert "more fact" not in detail and "MedicationAdministration/" not in detail
-        card = builder.card(f, order_sign_request(), empty_resources())
-        assert card["summary"] == raw
+        assert one_card(builder, f)["summary"] == raw
 
 
 def test_summaries_name_the_code_and_lead_with_the_action(builder: CardBuilder) -> None:
     f = Finding(FindingKind.REPLACE_CODE, Severity.WARNING, BOOK.get("SEL-MATRIX").ref, code="62369",
                 replaces=("95990",))
-    assert builder.card(f, order_sign_request(), empty_resources())["summary"] == "Code 62369 for this visit, not 95990"
+    assert one_card(builder, f)["summary"] == "Code 62369 for this visit, not 95990"
 
 
 # -- cards from the real engine --------------------------------------------------------------------
@@ -176,7 +187,7 @@ SCENARIOS = {
 def test_cards_from_engine_findings_pass_the_cds_hooks_checks(builder: CardBuilder, ruleset: RuleSet, name: str) -> None:
     findings = evaluate(SCENARIOS[name], ruleset)
     assert findings, name
-    cards = builder.build(findings, order_sign_request(), empty_resources())
+    cards = built(builder, findings)
     assert response_problems({"cards": cards}) == []
     for card in cards:
         assert card["source"]["url"].startswith("https://cds.example.org/docs/rules/")
@@ -193,7 +204,7 @@ def test_every_rule_and_kind_seen_in_the_scenarios_has_its_own_summary(builder: 
     """No card from the scenarios falls back to a generic 'Check ...' wording."""
     seen = set()
     for v in SCENARIOS.values():
-        for card in builder.build(evaluate(v, ruleset), order_sign_request(), empty_resources()):
+        for card in built(builder, evaluate(v, ruleset)):
             seen.add(card["extension"]["pumpcds"]["ruleId"])
             assert not card["summary"].startswith("Check ") or card["extension"]["pumpcds"]["ruleId"] == "DQ-INPUT", card["summary"]
     assert len(seen) >= 15, seen
@@ -218,7 +229,7 @@ def test_two_findings_of_the_same_rule_and_code_make_one_card(builder: CardBuild
                 evidence=(Evidence("ServiceRequest/b", "code 99214", "2026-11-20"),))
     doc = Finding(FindingKind.MISSING_DOCUMENTATION, Severity.INFO, BOOK.get("DOC-CHECKLIST").ref, code="62367",
                   missing=("doc-route",))
-    cards = builder.build([doc, a, b], order_sign_request(), empty_resources())
+    cards = built(builder, [doc, a, b])
     assert [c["extension"]["pumpcds"]["ruleId"] for c in cards] == ["EM-SAME-DAY", "DOC-CHECKLIST"]
     assert cards[0]["summary"] == "Remove 99213 and 99214: no problem separate from the pump visit"
     assert "code 99213" in cards[0]["detail"] and "code 99214" in cards[0]["detail"]
@@ -240,7 +251,7 @@ def test_different_kinds_of_one_rule_and_code_stay_separate() -> None:
 def test_record_values_cannot_inject_markdown(builder: CardBuilder) -> None:
     f = Finding(FindingKind.DATA_QUALITY, Severity.INFO, BOOK.get("DQ-INPUT").ref, evidence=(
         Evidence("Device/p|x", "model [click](https://evil.example) <img src=x> | *bold*", "2026-11-20"),))
-    detail = builder.card(f, order_sign_request(), empty_resources())["detail"]
+    detail = one_card(builder, f)["detail"]
     assert "\\[click\\](https://evil.example) \\<img src=x\\> \\| \\*bold\\*" in detail
     assert "| pump record |" in detail and "Device/p" not in detail
     assert "[click](" not in detail
@@ -252,7 +263,7 @@ def test_links_point_at_pages_the_service_serves(tmp_path: Path) -> None:
     b = app.extensions["pumpcds"].cards
     f = Finding(FindingKind.MISSING_DOCUMENTATION, Severity.INFO, app.extensions["pumpcds"].engine.rules.book.get(
         "DOC-CHECKLIST").ref, code="62370", missing=("doc-route",))
-    card = b.card(f, order_sign_request(), empty_resources())
+    card = one_card(b, f)
     absolute, smart = card["links"]
     assert (absolute["type"], smart["type"]) == ("absolute", "smart")
     assert "appContext" not in absolute and '"doc-route"' in smart["appContext"]
@@ -260,12 +271,10 @@ def test_links_point_at_pages_the_service_serves(tmp_path: Path) -> None:
     for url in (absolute["url"], card["source"]["url"]):
         assert url.startswith("http://localhost:8080/docs/")
         assert client.get(urlparse(url).path).status_code == 200, url
-    drug_card = b.card(Finding(FindingKind.RECOMMENDED_CODE, Severity.INFO, f.rule, code="J0475", units=2),
-                       order_sign_request(), empty_resources())
+    drug_card = one_card(b, Finding(FindingKind.RECOMMENDED_CODE, Severity.INFO, f.rule, code="J0475", units=2))
     assert [link["url"] for link in drug_card["links"]] == ["http://localhost:8080/docs/codes/J0475"]
     assert client.get("/docs/codes/J0475").status_code == 200
-    other = b.card(Finding(FindingKind.RECOMMENDED_CODE, Severity.INFO, f.rule, code="J9999", units=2),
-                   order_sign_request(), empty_resources())
+    other = one_card(b, Finding(FindingKind.RECOMMENDED_CODE, Severity.INFO, f.rule, code="J9999", units=2))
     assert "links" not in other  # no page for codes outside the code table
 
 
@@ -312,14 +321,14 @@ def test_a_missing_or_broken_template_stops_the_start(tmp_path: Path, change, ex
 
 def test_a_missing_cards_dir_is_named(tmp_path: Path) -> None:
     with pytest.raises(CardTemplateError, match="cards directory not found: .*nowhere"):
-        CardBuilder.load(load_settings(environ={}, cards_dir=str(tmp_path / "nowhere")))
+        CardBuilder.load(load_settings(environ={}, cards_dir=str(tmp_path / "nowhere")), BOOK, CODES)
 
 
 def test_wording_is_edited_without_python(tmp_path: Path) -> None:
     root = broken_copy(tmp_path, lambda r: _edit(r / "rules" / "SEL-MATRIX.yaml",
                                                  'replace-code: "Code {{ code }} for this visit',
                                                  'replace-code: "Bill {{ code }} today'))
-    b = CardBuilder.load(load_settings(environ={}, cards_dir=str(root)))
+    b = CardBuilder.load(load_settings(environ={}, cards_dir=str(root)), BOOK, CODES)
     f = Finding(FindingKind.REPLACE_CODE, Severity.WARNING, BOOK.get("SEL-MATRIX").ref, code="62369", replaces=("95990",))
-    assert b.card(f, order_sign_request(), empty_resources())["summary"] == "Bill 62369 today, not 95990"
+    assert one_card(b, f)["summary"] == "Bill 62369 today, not 95990"
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from service.cdshooks.response import assert_response, check_response
+from service.cdshooks.validation import validator
 
 
 def good() -> dict[str, Any]:
@@ -63,6 +64,8 @@ def _mutated(fn) -> list[str]:
         (lambda b: b["cards"][0]["suggestions"][0].update(uuid="c1"), "duplicate uuid c1"),
         (lambda b: b["cards"][0]["suggestions"][0]["actions"][1].pop("resourceId"), "delete action without resourceId"),
         (lambda b: b["cards"][0]["suggestions"][0]["actions"][0].pop("resource"), "update action without a resource"),
+        (lambda b: b["cards"][0]["suggestions"].append({"uuid": "s2", "label": "Or this", "isRecommended": True}),
+         "cards/0: 2 suggestions isRecommended under at-most-one"),
     ],
 )
 def test_each_broken_invariant_is_named(mutate, expected: str) -> None:
@@ -75,3 +78,12 @@ def test_assert_response_raises_with_schema_problem() -> None:
     body["cards"][0]["indicator"] = "urgent"
     with pytest.raises(ValueError, match="indicator"):
         assert_response(body)
+
+
+def test_the_schema_also_refuses_two_recommended_suggestions_under_at_most_one() -> None:
+    body = good()
+    body["cards"][0]["suggestions"].append({"uuid": "s2", "label": "Or this", "isRecommended": True})
+    errors = [e.message for e in validator("response").iter_errors(body)]
+    assert errors == ["Too many items match the given schema (expected at most 1)"]
+    body["cards"][0]["selectionBehavior"] = "any"
+    assert_response(body)  # several recommended are fine when the clinician may pick any

@@ -4,14 +4,21 @@ result parsed with fhir.resources R4B, and the request sent again: the problem i
 from __future__ import annotations
 
 import copy
+import json
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from service.cdshooks.services import ENCOUNTER_DISCHARGE_SERVICE_ID, ORDER_SIGN_SERVICE_ID
-from service.cdshooks.suggestions import MODIFIER_EXT
+from service.cdshooks.suggestions import MODIFIER_EXT, VisitFacts
+from service.cdshooks.validation import check_request
+from service.fhir.prefetch import PrefetchResolver
+from service.fhir.resources import VisitResources
+from tests.coding.visits import RN, SUPERVISOR, visit
+from tests.test_samples import NAMES, _expected, _request, app_for, fhir_for  # noqa: F401 (fixtures)
 
 CPT = "http://www.ama-assn.org/go/cpt"
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -255,3 +262,77 @@ def test_suggestion_and_card_uuids_are_all_distinct(client, url: str, body: dict
     cards = call(client, url, body)
     ids = [c["uuid"] for c in cards] + [s["uuid"] for c in cards for s in c.get("suggestions", ())]
     assert len(ids) == len(set(ids)) and all(uuid.UUID(i) for i in ids)
+
+
+# -- typed facts, resources as models or as JSON, every emitted resource valid R4 --------------------
+
+def _builder_and_visit(app: Any, body: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+
+    rt = app.extensions["pumpcds"]
+    request = check_request(rt.services[CLOSE_URL.rsplit("/", 1)[1]], body)
+    resources = PrefetchResolver(100).gather(request, None, "test: no FHIR server")
+    return rt, request, resources, rt.engine.assess(resources)
+
+
+def test_a_new_charge_reads_date_and_performer_from_the_visit_not_from_card_wording(app) -> None:
+    """The engine's template params are card wording: a suggestion never takes a date or a reference from them."""
+    rt, request, resources, assessment = _builder_and_visit(app, encounter_close([]))
+    (finding,) = [f for f in assessment.findings if f.rule.id == "SEL-MATRIX"]
+    worded = replace(finding, params={**finding.params, "date_of_service": "last Tuesday",
+                                      "performer_reference": "Practitioner/someone-else"})
+    (card,) = rt.cards.build([worded], request, resources, assessment.visit)
+    (action,) = card.suggestions[0].actions
+    assert action.resource["occurrenceDateTime"] == assessment.visit.date_of_service.isoformat() == "2026-11-20"
+    assert action.resource["performer"] == [{"actor": {"reference": "Practitioner/rn"}}]
+
+
+def test_the_supervising_physician_is_not_the_performer_of_a_new_charge() -> None:
+    facts = VisitFacts.of(visit(performers=(SUPERVISOR, RN)), {})
+    assert (facts.performer, facts.patient, facts.encounter) == ("Practitioner/rn", "Patient/pt", "Encounter/enc")
+    assert VisitFacts.of(None, {"patientId": "pt"}) == VisitFacts("Patient/pt", None)
+
+
+@pytest.mark.parametrize("url, body", [
+    (ORDER_URL, order_sign([order("a", "62370"), order("b", "95990", extension=[
+        {"url": MODIFIER_EXT, "valueCoding": {"system": CPT, "code": "59"}}])])),
+    (CLOSE_URL, encounter_close([charge("c1", "62367"), charge("c2", "62368"),
+                                 charge("c9", "99214", reason=[{"coding": [{"system": ICD10, "code": "M54.50"}]}])])),
+])
+def test_suggestions_are_the_same_from_resources_as_json_or_as_models(app, url: str, body: dict[str, Any]) -> None:
+    """VisitResources may hold parsed models or plain FHIR JSON; the suggestions do not change."""
+    rt = app.extensions["pumpcds"]
+    request = check_request(rt.services[url.rsplit("/", 1)[1]], body)
+    models = PrefetchResolver(100).gather(request, None, "test")
+    def plain(r: Any) -> dict[str, Any]:  # the resolver may already give JSON (fhir_validation off)
+        return json.loads(json.dumps(r) if isinstance(r, dict) else r.model_dump_json(exclude_none=True, by_alias=True))
+
+    as_json = VisitResources(context=models.context, hook=models.hook,
+                             draft_orders=[plain(r) for r in models.draft_orders],
+                             resources=[plain(r) for r in models.resources])
+    assessment = rt.engine.assess(models)
+
+    def actions(resources: VisitResources) -> list[Any]:
+        cards = rt.cards.build(assessment.findings, request, resources, assessment.visit)
+        return [[(s.label, [a.as_dict() for a in s.actions]) for s in c.suggestions] for c in cards]
+
+    got = actions(models)
+    assert any(got) and got == actions(as_json)
+
+
+def _emitted(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [a["resource"] for c in cards for s in c.get("suggestions", ()) for a in s["actions"] if "resource" in a]
+
+
+def test_every_resource_any_sample_suggests_is_valid_r4(app_for, fhir_for) -> None:  # noqa: F811
+    """Suggestions are written as plain JSON: each one of every sample must still parse as R4B."""
+    seen = 0
+    for name in NAMES:
+        expected = _expected(name)
+        resp = app_for(expected).test_client().post(f"/cds-services/{expected['service']}",
+                                                    json=_request(name, fhir_for(expected)))
+        if resp.status_code != 200:
+            continue
+        for resource in _emitted(resp.get_json()["cards"]):
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+            seen += 1
+    assert seen >= 10, seen  # the samples do suggest changes

@@ -232,13 +232,13 @@ def test_a_new_rule_reusing_a_check_needs_only_data_and_a_card_template(tmp_path
     cards = tmp_path / "cards"
     shutil.copytree(ROOT / "cards", cards)
     with pytest.raises(CardTemplateError, match="DX-M545"):  # the wording is the one other thing it needs
-        CardBuilder.load(settings, book=engine.rules.book, directory=cards)
+        CardBuilder.load(settings, engine.rules.book, engine.rules.codes, directory=cards)
     (cards / "rules" / "DX-M545.yaml").write_text(NEW_CARD, encoding="utf-8")
-    builder = CardBuilder.load(settings, book=engine.rules.book, directory=cards)
+    builder = CardBuilder.load(settings, engine.rules.book, engine.rules.codes, directory=cards)
     resources = VisitResources(context={"patientId": "pt", "encounterId": "enc"}, hook="order-sign")
     [card] = builder.build([f], order_sign_request(), resources)
-    assert card["summary"] == "Replace M54.5 with a specific low back pain code"
-    assert card["indicator"] == "critical" and card["source"]["topic"]["code"] == "DX-M545"
+    assert card.summary == "Replace M54.5 with a specific low back pain code"
+    assert card.indicator == "critical" and card.as_dict()["source"]["topic"]["code"] == "DX-M545"
 
 
 def test_a_payer_naming_an_unknown_profile_stops_the_start(tmp_path: Path) -> None:

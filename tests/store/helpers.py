@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, select, text
 
 from bench.visits import order_sign_request
+from service.cdshooks.models import Card, CardMark, Source, Suggestion
 from service.cdshooks.services import ORDER_SIGN_SERVICE_ID
 from service.store import tables
 
@@ -47,26 +48,22 @@ def request_with_a_card() -> dict[str, Any]:
 
 class MarkedCards:
     """Card builder standing in for the template builder: cards marked with rule id and version,
-    suggestions with uuids, exactly as the builder's contract says (extension.pumpcds)."""
+    suggestions with uuids, exactly as the builder's contract says (`Card.mark`, extension.pumpcds)."""
 
     def __init__(self, specs: list[tuple[str | None, str | None, int]]) -> None:
         self.specs = specs  # (rule id, rule version, number of suggestions); rule None: no mark
         self.issued: list[dict[str, Any]] = []
 
-    def build(self, findings: Any, request: Any, resources: Any) -> list[dict[str, Any]]:
+    def build(self, findings: Any, request: Any, resources: Any, visit: Any = None) -> list[Card]:
         cards = []
         for rule_id, version, n_suggestions in self.specs:
-            card: dict[str, Any] = {
-                "uuid": str(uuid.uuid4()), "summary": "test card", "indicator": "warning",
-                "source": {"label": "pumpcds"},
-            }
-            if rule_id is not None:
-                card["extension"] = {"pumpcds": {"ruleId": rule_id, "ruleVersion": version}}
-            if n_suggestions:
-                card["selectionBehavior"] = "at-most-one"
-                card["suggestions"] = [{"label": f"option {i}", "uuid": str(uuid.uuid4())} for i in range(n_suggestions)]
-            cards.append(card)
-        self.issued.extend(cards)
+            suggestions = tuple(Suggestion(f"option {i}") for i in range(n_suggestions))
+            cards.append(Card(
+                summary="test card", indicator="warning", source=Source("pumpcds"),
+                mark=CardMark(rule_id, version or "", "warning") if rule_id is not None else None,
+                suggestions=suggestions, selection_behavior="at-most-one" if suggestions else None,
+            ))
+        self.issued.extend(c.as_dict() for c in cards)
         return cards
 
 

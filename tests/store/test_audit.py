@@ -188,3 +188,29 @@ def test_an_in_memory_sqlite_database_is_shared_with_the_audit_writer_thread(cap
             assert app.test_client().post(SERVICE_URL, json=request_with_a_card()).status_code == 200
         assert len(audit_rows(store_of(app).engine)) == 3
     assert not [r for r in caplog.records if "audit write failed" in r.getMessage()]
+
+
+def test_the_writer_gathers_records_into_batches_and_flush_does_not_wait_out_the_linger(tmp_path):
+    """Records arriving one by one are stored a batch at a time (the writer does not wake per record),
+    and a caller that needs them stored now (flush, close, feedback's catch-up) does not wait."""
+    import time
+
+    from service.store.audit_queue import AuditQueue
+    from service.store.db import Store
+
+    store = Store(f"sqlite:///{tmp_path / 'linger.db'}")
+    assert store.ensure_schema()
+    batches: list[int] = []
+    write = store.write_audits
+    store.write_audits = lambda records: (batches.append(len(records)), write(records))[1]  # type: ignore[method-assign]
+    queue = AuditQueue(store, linger_s=2.0)
+    record = {"service_id": ORDER_SIGN_SERVICE_ID, "status": 200, "cards": []}
+    for n in range(20):
+        queue.submit({**record, "hook_instance": f"hi-{n}"})
+        time.sleep(0.005)
+    started = time.monotonic()
+    assert queue.flush(5)
+    assert time.monotonic() - started < 1.5  # not the 2 s linger
+    assert sum(batches) == 20 and len(batches) <= 2, batches
+    assert [r["hook_instance"] for r in audit_rows(store.engine)] == [f"hi-{n}" for n in range(20)]
+    queue.close()
