@@ -44,11 +44,11 @@ def compare(previous: Path, current: Path) -> Changes:
     c.new, c.resolved, c.unchanged = con.execute("""
         SELECT (SELECT count(*) FROM (SELECT * FROM cur_f EXCEPT ALL SELECT * FROM prev_f)),
                (SELECT count(*) FROM (SELECT * FROM prev_f EXCEPT ALL SELECT * FROM cur_f)),
-               (SELECT count(*) FROM (SELECT * FROM cur_f INTERSECT ALL SELECT * FROM prev_f))""").fetchone()
+               (SELECT count(*) FROM (SELECT * FROM cur_f INTERSECT ALL SELECT * FROM prev_f))""").fetchone() or ()
     c.newly_flagged_visits, c.newly_clean_visits, c.new_visits = con.execute("""
         SELECT count(*) FILTER (WHERE p.clean AND NOT n.clean), count(*) FILTER (WHERE NOT p.clean AND n.clean),
                count(*) FILTER (WHERE p.visit_id IS NULL)
-        FROM cur_v n LEFT JOIN prev_v p USING (visit_id)""").fetchone()
+        FROM cur_v n LEFT JOIN prev_v p USING (visit_id)""").fetchone() or ()
     rows = con.execute("""
         SELECT rule_id, sum(CASE WHEN side = 'new' THEN 1 ELSE 0 END), sum(CASE WHEN side = 'resolved' THEN 1 ELSE 0 END)
         FROM (SELECT rule_id, 'new' AS side FROM (SELECT * FROM cur_f EXCEPT ALL SELECT * FROM prev_f)

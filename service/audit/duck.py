@@ -99,7 +99,7 @@ class DuckSelection:
             ("resources", "unreadable_lines", "visit_scoped", "unplaced", "visits", "candidates"),
             c.execute("""SELECT (SELECT count(*) FROM res), (SELECT count(*) FROM res WHERE rtype IS NULL),
                 (SELECT count(*) FROM scoped), (SELECT count(*) FROM scoped) - (SELECT count(*) FROM grouped),
-                (SELECT count(DISTINCT visit) FROM grouped), (SELECT count(*) FROM candidates)""").fetchone(),
+                (SELECT count(DISTINCT visit) FROM grouped), (SELECT count(*) FROM candidates)""").fetchone() or (),
         ))
         self.counts["by_type"] = dict(c.execute(
             "SELECT coalesce(rtype, '(unreadable)'), count(*) FROM res GROUP BY 1 ORDER BY 2 DESC").fetchall())

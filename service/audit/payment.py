@@ -71,8 +71,9 @@ class FeeSchedule:
             return None
         if finding.code and finding.code in finding.replaces:
             return None  # same code, other units or modifiers: not a fee-schedule question
-        removed = [self.amount(c) for c in finding.replaces]
-        if any(a is None for a in removed):
+        amounts = [self.amount(c) for c in finding.replaces]
+        removed = [a for a in amounts if a is not None]
+        if len(removed) != len(amounts):
             return None
         gained = 0.0
         if finding.kind != FindingKind.DROP_CODE:
@@ -80,7 +81,7 @@ class FeeSchedule:
             if amount is None:
                 return None
             gained = amount * (finding.units or 1)
-        lost = sum(a * _units(visit, c) for a, c in zip(removed, finding.replaces))  # type: ignore[operator]
+        lost = sum(a * _units(visit, c) for a, c in zip(removed, finding.replaces))
         return round(gained - lost, 2)
 
 

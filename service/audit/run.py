@@ -119,7 +119,7 @@ def audit(options: AuditOptions, settings: Settings, progress: AuditProgress | N
     work.mkdir()
     counts: Counter = Counter()
     try:
-        inputs = gather(options.inputs, work, progress.files)
+        inputs = gather(list(options.inputs), work, progress.files)
         if inputs.remote and options.engine != "spark":
             raise InputError(f"{inputs.remote[0]}: storage URLs are read only with --engine spark")
         timings["inputs"] = time.perf_counter() - t0

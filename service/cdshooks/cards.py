@@ -23,6 +23,7 @@ from ..coding.terminology import display
 from ..coding.visit import PumpVisit
 from ..config import Settings
 from ..fhir.resources import VisitResources
+from ..fhir.validate import InvalidResource
 from . import suggestions as sugg
 from .cardtemplates import CardTemplates, LenientParams, MdSafe, cards_dir, one_line
 from .models import MAX_SUMMARY, Card, CardMark, Coding, EvidenceRow, InvalidResponse, Link, Source
@@ -221,6 +222,9 @@ class CardBuilder:
                                lambda key: self.templates.say(key, ctx))
             if found:
                 card = replace(card, suggestions=(found[0].recommended(), *found[1:]), selection_behavior="at-most-one")
+        except InvalidResource:  # the EHR's resource is not valid R4: nothing is sent back to edit it
+            log.warning("no suggestion for rule=%s kind=%s: the resource to edit is not valid FHIR R4",
+                        f.rule.id, f.kind.value)
         except Exception:  # a suggestion we cannot build safely is left out; the card still informs
             log.exception("suggestion failed for rule=%s kind=%s", f.rule.id, f.kind.value)
         return card

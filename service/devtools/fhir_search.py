@@ -132,9 +132,10 @@ def _reference_matches(value: Any, wanted: str) -> bool:
 def _token_matches(value: Any, wanted: str) -> bool:
     if isinstance(value, str):  # code, id, status
         return value == wanted.split("|")[-1] if "|" in wanted else value == wanted
-    codings = []
+    codings: list[Any] = []
     if isinstance(value, dict):
-        codings = value.get("coding") if isinstance(value.get("coding"), list) else [value]
+        listed = value.get("coding")
+        codings = listed if isinstance(listed, list) else [value]
     system, bar, code = wanted.rpartition("|")
     for coding in codings:
         if not isinstance(coding, dict):
@@ -247,8 +248,8 @@ def sorted_resources(resources: list[dict[str, Any]], resource_type: str, sort: 
         param = known[name]
 
         def key(r: dict[str, Any], param: SearchParameter = param) -> tuple[int, str]:
-            values = [_sortable(param, v) for path in param.paths for v in _values(r, path)]
-            values = [v for v in values if v is not None]
+            found = [_sortable(param, v) for path in param.paths for v in _values(r, path)]
+            values = [v for v in found if v is not None]
             return (1, values[0]) if values else (0, "")
 
         # resources without a value sort last either way
