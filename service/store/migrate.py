@@ -5,17 +5,23 @@ runner needs no extra dependency or migration directory shipped beside the packa
 
 Two workers starting at once is safe: the whole run holds one database-wide lock (PostgreSQL
 `pg_advisory_xact_lock`, SQLite `BEGIN IMMEDIATE`), so the second worker waits, then sees every step
-already recorded and does nothing. DDL is transactional on both databases, so a failed step leaves
+already recorded and does nothing. SQLite can also refuse a lock at once, without waiting out its
+busy timeout (a connection switching the file to WAL while another takes the write lock: SQLite
+breaks the would-be deadlock by failing one side), so a "database is locked" there is retried for
+a while: a worker that dies at start-up over a lock is worse than one that starts a second later. DDL is transactional on both databases, so a failed step leaves
 no half-built schema behind.
 """
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy.exc import OperationalError
 
 from . import tables
 from .schema import metadata
@@ -24,6 +30,8 @@ log = logging.getLogger("pumpcds.store")
 
 # Any fixed 64-bit number shared by every pumpcds process on the same PostgreSQL database.
 _PG_LOCK_KEY = 0x70756D70636473  # "pumpcds"
+
+SQLITE_LOCK_PATIENCE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -70,18 +78,10 @@ def _apply_pending(conn: Connection, steps: tuple[Step, ...]) -> list[int]:
     return applied
 
 
-def migrate(engine: Engine, steps: tuple[Step, ...] = STEPS) -> list[int]:
+def migrate(engine: Engine, steps: tuple[Step, ...] = STEPS, *, patience_s: float = SQLITE_LOCK_PATIENCE_S) -> list[int]:
     """Apply every step not yet recorded; return the versions applied by this call."""
     if engine.dialect.name == "sqlite":
-        with engine.connect() as raw:
-            conn = raw.execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the database-wide write lock, held to COMMIT
-            try:
-                applied = _apply_pending(conn, steps)
-            except BaseException:
-                conn.exec_driver_sql("ROLLBACK")
-                raise
-            conn.exec_driver_sql("COMMIT")
+        applied = _migrate_sqlite_patiently(engine, steps, patience_s)
     else:
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
@@ -89,6 +89,38 @@ def migrate(engine: Engine, steps: tuple[Step, ...] = STEPS) -> list[int]:
             applied = _apply_pending(conn, steps)
     if applied:
         log.info("database schema migrated to version %s", applied[-1])
+    return applied
+
+
+def _is_lock_refusal(exc: OperationalError) -> bool:
+    message = str(exc.orig if exc.orig is not None else exc).lower()
+    return "database is locked" in message or "database is busy" in message
+
+
+def _migrate_sqlite_patiently(engine: Engine, steps: tuple[Step, ...], patience_s: float) -> list[int]:
+    deadline = time.monotonic() + patience_s
+    pause = 0.02
+    while True:
+        try:
+            return _migrate_sqlite(engine, steps)
+        except OperationalError as exc:
+            if not _is_lock_refusal(exc) or time.monotonic() + pause > deadline:
+                raise
+            log.info("database file locked by another starting process; migration retried")
+        time.sleep(pause * (0.5 + random.random()))
+        pause = min(pause * 2, 0.5)
+
+
+def _migrate_sqlite(engine: Engine, steps: tuple[Step, ...]) -> list[int]:
+    with engine.connect() as raw:
+        conn = raw.execution_options(isolation_level="AUTOCOMMIT")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the database-wide write lock, held to COMMIT
+        try:
+            applied = _apply_pending(conn, steps)
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK")
+            raise
+        conn.exec_driver_sql("COMMIT")
     return applied
 
 

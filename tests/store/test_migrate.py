@@ -84,3 +84,45 @@ def test_workers_starting_together_migrate_once(tmp_path: Path):
     applied = [versions for _, versions in results]
     assert sorted(applied, key=len) == [[]] * (len(results) - 1) + [[s.version for s in STEPS]]
     assert current_version(make_engine(url)) == STEPS[-1].version
+
+
+def test_a_lock_refused_at_once_is_waited_out_not_fatal(tmp_path: Path):
+    """SQLite may refuse a lock without waiting its busy timeout (here: a zero timeout, while
+    another process holds the write lock); the migration retries instead of killing the worker."""
+    import sqlite3
+    import threading
+
+    from service.store.engine import DbTimeouts
+
+    path = tmp_path / "x.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE other_process (id INTEGER)")
+    released = threading.Timer(0.4, lambda: holder.execute("COMMIT"))
+    released.start()
+    try:
+        engine = make_engine(f"sqlite:///{path}", DbTimeouts(sqlite_busy_ms=0))
+        assert migrate(engine) == [s.version for s in STEPS]
+    finally:
+        released.join()
+        holder.close()
+    assert current_version(engine) == STEPS[-1].version
+
+
+def test_a_lock_held_past_the_patience_is_reported(tmp_path: Path):
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from service.store.engine import DbTimeouts
+
+    path = tmp_path / "x.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE other_process (id INTEGER)")
+    try:
+        engine = make_engine(f"sqlite:///{path}", DbTimeouts(sqlite_busy_ms=0))
+        with pytest.raises(OperationalError, match="locked"):
+            migrate(engine, patience_s=0.3)
+    finally:
+        holder.close()
