@@ -180,7 +180,6 @@ def run(seconds: float = 10.0, rounds: int = 2, connection_levels: tuple[int, ..
         PUMPCDS_BENCHMARK_BASELINE_BYTES=str(size),
         DATABASE_URL=f"sqlite:///{work / 'pumpcds.db'}",
         PROMETHEUS_MULTIPROC_DIR=str(work / "metrics"),
-        PUMPCDS_ACCESS_LOG=str(work / "access.log"),
     )
     stderr = open(work / "gunicorn.log", "wb")
     master = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py")],

@@ -90,7 +90,7 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
     w(f"| Libraries | {', '.join(f'{n} {_version(n)}' for n in LIBRARIES)} |")
     w(f"| Load generator | {hp.wrk_version.split(' Copyright')[0]}, 1 thread, script `bench/post.lua` |")
     w(f"| Server | gunicorn with `deploy/gunicorn.conf.py`: {hp.workers} workers x {hp.threads} threads "
-      "(gthread), preload, JSON access log to a file, request log at INFO |")
+      "(gthread), preload, gunicorn access log off (the default), the app's request log (one JSON line per request) at INFO |")
     w("")
 
     w("## Targets\n")

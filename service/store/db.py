@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Engine, and_, insert, select
@@ -174,27 +173,29 @@ class Store:
     def write_audits(self, records: list[dict[str, Any]]) -> None:
         """Store hook calls' audit records and their cards in one transaction (all or none), in order.
 
-        Records without cards (most calls: the relevance gate's answers, clean visits) go in with one
-        executemany per run of them; a record with cards needs its row id for the card rows. A
-        statement per record cost ~150 us of the worker's CPU each, more than answering an unrelated
-        order, and the writer holds the GIL while it works.
+        Two statements a batch, whatever its size: the records in one multi-row insert that returns
+        their row ids in the order given (SQLAlchemy's insertmanyvalues, on SQLite and PostgreSQL),
+        then every card row of the batch in one executemany. A statement per record cost ~150 us of
+        the worker's CPU each, and the writer holds the GIL while it works: measured under load it
+        was 15% of a worker's samples with a statement per record.
         """
         self._require_schema()
         table = tables.audit_record
+        rows = [_audit_row(record) for record in records]
         cards_of = [audit_card_rows(record) for record in records]
         try:
             with bounded(self.engine, begin=True) as conn:
-                for has_cards, run in groupby(zip(records, cards_of), key=lambda pair: bool(pair[1])):
-                    if not has_cards:
-                        conn.execute(insert(table), [_audit_row(record)[0] for record, _ in run])
-                        continue
-                    for record, cards in run:
-                        row, created, service_id = _audit_row(record)
-                        audit_id = conn.execute(insert(table).returning(table.c.id), row).scalar_one()
-                        conn.execute(insert(tables.audit_card), [
-                            {**card, "audit_id": audit_id, "created_at": created, "service_id": service_id}
-                            for card in cards
-                        ])
+                if not any(cards_of):
+                    conn.execute(insert(table), [row for row, _, _ in rows])
+                    return
+                ids = conn.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                   [row for row, _, _ in rows]).scalars().all()
+                card_rows = [
+                    {**card, "audit_id": audit_id, "created_at": created, "service_id": service_id}
+                    for audit_id, (_, created, service_id), cards in zip(ids, rows, cards_of, strict=True)
+                    for card in cards
+                ]
+                conn.execute(insert(tables.audit_card), card_rows)
         except SQLAlchemyError as exc:
             raise StoreUnavailable(failure_cause(exc)) from None
 

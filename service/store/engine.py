@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -111,6 +112,11 @@ def sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns written by orjson: the audit writer's JSON encoding was a fifth of its work."""
+    return orjson.dumps(value).decode()
+
+
 def make_engine(url: str, timeouts: DbTimeouts | None = None, *, pool_size: int = 4) -> Engine:
     """An engine for `url` with `timeouts` applied, registered for fork safety."""
     timeouts = timeouts or DbTimeouts()
@@ -121,11 +127,12 @@ def make_engine(url: str, timeouts: DbTimeouts | None = None, *, pool_size: int 
             # in memory: each connection would be a database of its own, so the audit writer's
             # thread would find no tables; every thread shares the one connection instead
             engine = create_engine(
-                parsed, poolclass=StaticPool,
+                parsed, poolclass=StaticPool, json_serializer=_json_text,
                 connect_args={"timeout": timeouts.sqlite_busy_ms / 1000, "check_same_thread": False},
             )
         else:
-            engine = create_engine(parsed, connect_args={"timeout": timeouts.sqlite_busy_ms / 1000})
+            engine = create_engine(parsed, json_serializer=_json_text,
+                                   connect_args={"timeout": timeouts.sqlite_busy_ms / 1000})
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -146,6 +153,7 @@ def make_engine(url: str, timeouts: DbTimeouts | None = None, *, pool_size: int 
         # no pool_pre_ping: `bounded()` pings under its own deadline (SQLAlchemy's ping has none)
         engine = create_engine(
             parsed, pool_size=pool_size, max_overflow=pool_size * 2, pool_timeout=timeouts.deadline_s,
+            json_serializer=_json_text,
             pool_recycle=1800, connect_args={"connect_timeout": timeouts.connect_s, "options": options},
         )
     _TIMEOUTS[engine] = timeouts

@@ -227,6 +227,7 @@ def test_gunicorn_config_values(monkeypatch):
     monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
     monkeypatch.delenv("PUMPCDS_BIND", raising=False)
     monkeypatch.delenv("PORT", raising=False)
+    monkeypatch.delenv("PUMPCDS_ACCESS_LOG", raising=False)
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/tmp/pumpcds-test-metrics")
     code = subprocess.run(
         [sys.executable, "-c",
@@ -243,6 +244,7 @@ def test_gunicorn_config_values(monkeypatch):
     assert conf["workers"] >= 2
     assert conf["timeout"] < 30  # well below what an EHR waits before giving up on a service
     assert conf["wsgi_app"] == "service.wsgi:application()"  # create_app, with one-line config errors
+    assert conf["accesslog"] is None  # the app's request log is the one line per request
     log_line = conf["access_log_format"] % {
         "t": "[now]", "m": "GET", "U": "/healthz", "s": "200", "B": "16", "D": "1200",
         "{x-request-id}o": "abc", "p": "<123>",
