@@ -15,11 +15,12 @@ import re
 import sys
 import time
 import traceback
-import uuid
 from typing import Any
 
 import orjson
 from flask import Flask, Response, g, has_request_context, request
+
+from .uuids import uuid4_hex
 
 REQUEST_LOGGER = "pumpcds.request"
 
@@ -110,7 +111,7 @@ def current_request_id() -> str:
     Set once per request, so every line about it and the answer's header carry the same id."""
     if not g.get("request_id"):
         client_id = safe_id(request.headers.get("X-Request-ID"))
-        g.request_id = client_id if client_id not in (None, "invalid") else uuid.uuid4().hex
+        g.request_id = client_id if client_id not in (None, "invalid") else uuid4_hex()
     return g.request_id
 
 

@@ -78,9 +78,12 @@ _UNIT_WORDS = ((re.compile(r"(?<![A-Za-z])(?:ug|µg|μg|mcg)(?![A-Za-z])"), "mic
                (re.compile(r"/d(?![A-Za-z])"), " a day"), (re.compile(r"/h(?![A-Za-z])"), " an hour"))
 
 
+_UNIT_MARKS = ("ug", "µg", "μg", "mcg", "mg", "/d", "/h")
+
+
 def words(text: str) -> str:
     """Units in words (ISMP: 'ug' is error-prone), internal codes with hyphens as plain words."""
-    if "g" not in text and "/" not in text:  # every unit spelled out has one: most texts have neither
+    if not any(unit in text for unit in _UNIT_MARKS):  # most texts name no unit
         return text
     for pattern, spelled in _UNIT_WORDS:
         text = pattern.sub(spelled, text)

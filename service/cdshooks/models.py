@@ -17,12 +17,13 @@ create/update carrying the resource, delete naming it by `resourceId` and nothin
 from __future__ import annotations
 
 import re
-import uuid as uuidlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
+
+from ..uuids import uuid4_str
 
 MAX_SUMMARY = 139  # "under 140 characters"
 INDICATORS = frozenset({"info", "warning", "critical"})
@@ -36,7 +37,7 @@ class InvalidResponse(ValueError):
 
 
 def new_uuid() -> str:
-    return str(uuidlib.uuid4())
+    return uuid4_str()
 
 
 def _text(value: str | None, what: str, *, required: bool = True) -> None:
