@@ -68,6 +68,10 @@ class Settings:
     # Hook-call audit records waiting for the database (written in the background); beyond this
     # many, records are dropped, counted in pumpcds_audit_records_dropped_total and logged.
     audit_queue_size: int = 10000
+    # Store an audit row also for calls the relevance gate answered with nothing (no pump in the
+    # order or the visit): off, as order-sign fires for every order a hospital signs; those calls
+    # are counted in pumpcds_hook_calls_total{gate=...} and logged, one line each, either way.
+    audit_unrelated_calls: bool = False
     encounter_close_hook: str = DEFAULT_ENCOUNTER_CLOSE_HOOK
     # Payer policy profile used when the visit's Coverage matches no configured payer.
     default_payer_profile: str = "conservative"

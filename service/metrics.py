@@ -54,6 +54,12 @@ FHIR_FETCH_FAILURES = Counter(
     ("service",),
 )
 HOOK_CALLS = Counter("pumpcds_hook_calls_total", "Hook calls by service and HTTP status.", ("service", "status"))
+GATE_VERDICTS = Counter(
+    "pumpcds_hook_gate_total",
+    "Hook calls by the relevance gate's verdict: pump, none (answered at once), none-after-fetch, "
+    "none-nothing-to-judge; '-' for calls refused before the gate.",
+    ("service", "gate"),
+)
 CARDS_ISSUED = Counter(
     "pumpcds_cards_issued_total",
     "Hook answers carrying a finding of this rule (one per rule per answer with cards).",
@@ -77,6 +83,7 @@ def record_hook(audit: dict[str, Any]) -> None:
     service = str(audit.get("service_id") or "")
     status = audit.get("status")
     HOOK_CALLS.labels(service, str(status)).inc()
+    GATE_VERDICTS.labels(service, str(audit.get("gate") or "-")[:40]).inc()
     calls = int(audit.get("fhir_calls") or 0)
     if calls:
         FHIR_FETCHES.labels(service).inc(calls)

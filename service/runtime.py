@@ -23,6 +23,21 @@ from .store.engine import DbTimeouts
 AuditSink = Callable[[dict[str, Any]], None]
 
 
+def is_unrelated(record: dict[str, Any]) -> bool:
+    """A call answered 200 with no cards because nothing in it was about a pump (gate "none",
+    "none-nothing-to-judge", "none-after-fetch")."""
+    return record.get("status") == 200 and not record.get("card_uuids") and str(record.get("gate") or "").startswith("none")
+
+
+def _skipping_unrelated(queue: AuditQueue) -> AuditSink:
+    """The audit store's sink without the gate's empty answers: nothing to trace feedback to, and a
+    database row per signed order of a hospital would be the service's largest cost on them."""
+    def store(record: dict[str, Any]) -> None:
+        if not is_unrelated(record):
+            queue.submit(record)
+    return store
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -64,7 +79,8 @@ class Runtime:
             if not runtime.store.in_memory:
                 runtime.store.engine.dispose()
             runtime.audit_queue = AuditQueue(runtime.store, capacity=settings.audit_queue_size)
-            runtime.audit_sinks.append(runtime.audit_queue)
+            runtime.audit_sinks.append(runtime.audit_queue if settings.audit_unrelated_calls
+                                       else _skipping_unrelated(runtime.audit_queue))
         return runtime
 
     def close(self, timeout_s: float | None = None) -> None:

@@ -146,3 +146,16 @@ def test_baseline_answers_a_valid_static_response_of_the_configured_size(setting
     assert resp.status_code == 200
     assert len(resp.get_data()) == size
     assert response_problems(resp.get_json()) == []
+
+
+def test_the_gate_verdict_is_counted_for_pump_and_unrelated_calls(client):
+    unrelated = json.loads((Path(__file__).resolve().parents[2] / "fhir_samples" / "real_clients"
+                            / "inferno-crd-order-sign-hook-request.json").read_text())
+    before = scrape(client)
+    assert client.post(SERVICE_URL, json=order_sign_request(30)).status_code == 200
+    assert client.post(SERVICE_URL, json=unrelated).get_json() == {"cards": []}
+    assert client.post(SERVICE_URL, json={"hook": "order-sign"}).status_code == 400
+    after = scrape(client)
+    for gate in ("pump", "none", "-"):
+        assert value(after, "pumpcds_hook_gate_total", service=ORDER_SIGN_SERVICE_ID, gate=gate) == \
+            value(before, "pumpcds_hook_gate_total", service=ORDER_SIGN_SERVICE_ID, gate=gate) + 1, gate

@@ -214,3 +214,30 @@ def test_the_writer_gathers_records_into_batches_and_flush_does_not_wait_out_the
     assert sum(batches) == 20 and len(batches) <= 2, batches
     assert [r["hook_instance"] for r in audit_rows(store.engine)] == [f"hi-{n}" for n in range(20)]
     queue.close()
+
+
+def _unrelated_request() -> dict:
+    from pathlib import Path
+
+    return json.loads((Path(__file__).resolve().parents[2] / "fhir_samples" / "real_clients"
+                       / "inferno-crd-order-sign-hook-request.json").read_text())
+
+
+def test_calls_the_gate_answers_with_nothing_leave_no_audit_row_by_default(app, client):
+    body = _unrelated_request()
+    assert client.post(SERVICE_URL, json=body).get_json() == {"cards": []}
+    assert client.post(SERVICE_URL, json={"hook": "order-sign"}).status_code == 400  # refused: kept
+    client.post(SERVICE_URL, json=request_with_a_card())
+    audits = audit_rows(store_of(app).engine)
+    assert [a["status"] for a in audits] == [400, 200]
+    assert body["hookInstance"] not in {a["hook_instance"] for a in audits}
+
+
+def test_the_setting_keeps_a_row_for_every_call(settings):
+    from service.app import create_app
+
+    app = create_app(settings, audit_unrelated_calls=True)
+    body = _unrelated_request()
+    assert app.test_client().post(SERVICE_URL, json=body).get_json() == {"cards": []}
+    [audit] = audit_rows(store_of(app).engine)
+    assert audit["hook_instance"] == body["hookInstance"] and audit["card_uuids"] == []
