@@ -24,7 +24,7 @@ def _load(state: BlueprintSetupState) -> None:
     settings = runtime.settings
     rules = runtime.engine.rules
     state.app.extensions[EXTENSION] = DocPages.load(cards_dir(settings), rules.book, rules.codes,
-                                                    settings.public_base_url)
+                                                    settings.public_base_url, rules.on_test_data)
 
 
 def _pages() -> DocPages:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..coding.codetable import CPT_SYSTEM, HCPCS_SYSTEM, CodeTable
 from ..coding.findings import Finding, FindingKind, Severity
-from ..coding.rulebook import VERIFICATION, RuleBook
+from ..coding.rulebook import TEST_DATA_LABEL, VERIFICATION, RuleBook
 from ..coding.terminology import display
 from ..coding.visit import PumpVisit
 from ..config import Settings
@@ -34,7 +34,6 @@ log = logging.getLogger("pumpcds.cards")
 TOPIC_SYSTEM = "http://pumpcds.org/fhir/CodeSystem/card-topic"
 OVERRIDE_SYSTEM = "http://pumpcds.org/fhir/CodeSystem/override-reason"
 OVERRIDE_CODESYSTEM = Path(__file__).parent / "terminology" / "override-reason.codesystem.json"
-TEST_DATA_LABEL = "test data: synthetic CMS table, not a CMS release"
 SYSTEM_LABELS = {CPT_SYSTEM: "CPT", HCPCS_SYSTEM: "HCPCS", "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM"}
 _SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.WARNING: 1, Severity.INFO: 2}
 # within one indicator: code changes first, then warnings, then documentation prompts, then input problems

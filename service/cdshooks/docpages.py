@@ -6,7 +6,7 @@ JSON is the page data itself.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 import jinja2
 
 from ..coding.codetable import CodeTable
-from ..coding.rulebook import VERIFICATION, Rule, RuleBook
+from ..coding.rulebook import TEST_DATA_LABEL, VERIFICATION, Rule, RuleBook
 from ..coding.terminology import concepts
 from .cardtemplates import CardTemplateError
 
@@ -58,14 +58,17 @@ class DocPages:
     book: RuleBook
     codes: CodeTable
     base: str
+    # rules resting on a bundled synthetic CMS table: labelled test data, never "verified"
+    on_test_data: frozenset[str] = frozenset()
 
     @classmethod
-    def load(cls, directory: Path, book: RuleBook, codes: CodeTable, base_url: str) -> DocPages:
+    def load(cls, directory: Path, book: RuleBook, codes: CodeTable, base_url: str,
+             on_test_data: Iterable[str] = ()) -> DocPages:
         """Compile every page template and render every page once: a broken page fails at start."""
         root = Path(directory) / "pages"
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)), autoescape=True,
                                  undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        pages = cls(env, book, codes, base_url.rstrip("/"))
+        pages = cls(env, book, codes, base_url.rstrip("/"), frozenset(on_test_data))
         for name in PAGES:
             path = root / f"{name}.html.j2"
             try:
@@ -142,7 +145,7 @@ class DocPages:
             "id": r.id, "version": r.version, "title": r.title, "check": r.check,
             "effective": r.effective.isoformat(), "terminates": r.terminates.isoformat() if r.terminates else None,
             "severity": r.severity.value, "verification": r.verification,
-            "verification_label": VERIFICATION.get(r.verification, r.verification), "source": r.source,
+            "verification_label": self._label(r), "source": r.source,
             "params": [{"name": k.replace("_", " "), "lines": _param_lines(k, v)} for k, v in r.params.items()],
             "url": f"{self.base}/docs/rules/{r.id}",
         }
@@ -150,8 +153,11 @@ class DocPages:
     def rules_index(self) -> dict[str, Any]:
         return {"rulebookVersion": self.book.version,
                 "rules": [{"id": r.id, "version": r.version, "title": r.title, "severity": r.severity.value,
-                           "verification_label": VERIFICATION.get(r.verification, r.verification),
+                           "verification_label": self._label(r),
                            "url": f"{self.base}/docs/rules/{r.id}"} for r in self.book.rules]}
+
+    def _label(self, r: Rule) -> str:
+        return TEST_DATA_LABEL if r.id in self.on_test_data else VERIFICATION.get(r.verification, r.verification)
 
     # -- HTML ---------------------------------------------------------------------------------
     def html(self, page: str, data: Mapping[str, Any]) -> str:

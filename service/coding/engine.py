@@ -45,6 +45,13 @@ class RuleSet:
     prompts: frozenset[str] = frozenset()  # good-practice elements the site puts on cards too
 
     @cached_property
+    def on_test_data(self) -> frozenset[str]:
+        """Ids of the rules whose check reads a CMS table loaded from a bundled synthetic file."""
+        synthetic = {name for name in ("ptp", "mue", "mpfs")
+                     if (src := getattr(self.cms, name).source) is not None and src.synthetic}
+        return frozenset(r.id for r in self.book.rules if synthetic & set(REGISTRY[r.check].cms_tables))
+
+    @cached_property
     def plan(self) -> tuple[tuple[Rule, Check], ...]:
         """Every rule with its check, by stage, in rules.yaml order within a stage."""
         return tuple(sorted(((r, REGISTRY[r.check]) for r in self.book.rules), key=lambda rc: rc[1].stage))

@@ -20,6 +20,8 @@ from .findings import RuleRef, Severity
 
 RULES_PATH = Path(__file__).parent / "data" / "rules.yaml"
 VERIFICATION = {"V": "verified", "V2": "secondary source", "U": "unverified", "I": "inference"}
+# instead of the rule's verification, wherever a finding or a rule rests on a bundled synthetic CMS table
+TEST_DATA_LABEL = "test data: synthetic CMS table, not a CMS release"
 REQUIRED = ("id", "version", "title", "check", "effective", "verification", "source", "severity")
 OPTIONAL = ("terminates", "params", "override_reasons")
 

@@ -159,3 +159,26 @@ def test_pages_for_users_never_send_them_to_project_files(client) -> None:
         page = client.get(path).get_data(as_text=True)
         for word in ("rules.yaml", "codes.yaml", "cards/rules", ".md", "seed 0"):
             assert word not in page, (path, word)
+
+
+def test_rules_resting_on_a_synthetic_cms_table_never_call_themselves_verified(client, settings, tmp_path: Path) -> None:
+    """The bundled CMS tables are invented values: the NCCI and modifier rules' pages say so; once a
+    PTP release is configured, the PTP rule shows its own verification again."""
+    ncci = {r.id for r in BOOK.rules if r.check in ("ncci-ptp", "ncci-mue", "modifier-indicators")}
+    assert ncci
+    index = {r["id"]: r["verification_label"] for r in client.get("/docs/rules", headers=JSON).get_json()["rules"]}
+    for rule in BOOK.rules:
+        page = client.get(f"/docs/rules/{rule.id}", headers=JSON).get_json()
+        if rule.id in ncci:
+            assert index[rule.id] == page["verification_label"] == "test data: synthetic CMS table, not a CMS release"
+        else:
+            assert "test data" not in index[rule.id] and "test data" not in page["verification_label"]
+
+    ptp = tmp_path / "ptp.txt"
+    ptp.write_text("Column 1\tColumn 2\t*\tEffective Date\tDeletion Date\tModifier\tPTP Edit Rationale\n"
+                   "62370\t62369\t\t20120101\t*\t0\tx\n")
+    real = create_app(settings.with_overrides(ncci_ptp_path=str(ptp))).test_client()
+    labels = {r["id"]: (r["verification_label"], BOOK.get(r["id"]).check)
+              for r in real.get("/docs/rules", headers=JSON).get_json()["rules"]}
+    for rule_id, (label, check) in labels.items():
+        assert ("test data" in label) == (check in ("ncci-mue", "modifier-indicators")), rule_id

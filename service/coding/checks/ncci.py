@@ -19,7 +19,7 @@ if TYPE_CHECKING:
                                  doc="modifiers that bypass such an edit only on the pair's E/M line (25)"),
     "em_codes": Param(CODES, required=False, doc="the E/M codes em_bypass_modifiers apply to"),
     "suggested_modifier": Param(TEXT, doc="offered as the one-click alternative to removing the column-2 code"),
-})
+}, cms_tables=("ptp",))
 def ncci_ptp(run: Run, rule: Rule) -> None:
     billed = {c.code: c for c in run.billed()}
     if len(billed) < 2:
@@ -57,7 +57,7 @@ def _bypassed(col1: ChosenCode, col2: ChosenCode, bypass: set[str], em_bypass: s
 
 @check("ncci-mue", stage=Stage.EDITS, params={
     "fallback": Param(CODE_LIMITS, required=False, doc="units per day used when the MUE file has no row for the code"),
-})
+}, cms_tables=("mue",))
 def ncci_mue(run: Run, rule: Rule) -> None:
     mue = run.rs.cms.mue
     fallback = {str(k): int(v) for k, v in rule.params.get("fallback", {}).items()}
@@ -72,7 +72,7 @@ def ncci_mue(run: Run, rule: Rule) -> None:
                                             **(synthetic_source(mue) if limit is not None else {})}))
 
 
-@check("modifier-indicators", stage=Stage.EDITS)
+@check("modifier-indicators", stage=Stage.EDITS, cms_tables=("mpfs",))
 def modifier_indicators(run: Run, rule: Rule) -> None:
     mpfs = run.rs.cms.mpfs
     for c in run.billed():

@@ -132,6 +132,9 @@ class Check:
     evaluate: Evaluator | None = None  # stages after DECISION
     decide: DecisionPart | None = None  # DECISION stage: its part, by role
     role: Role | None = None
+    # the CMS tables the check reads ("ptp", "mue", "mpfs"): a rule resting on a bundled synthetic
+    # table is labelled test data on its cards and its documentation page
+    cms_tables: tuple[str, ...] = ()
 
     def problems(self, params: Mapping[str, Any]) -> list[str]:
         """What is wrong with a rule's params for this check, in words (empty: nothing)."""
@@ -165,13 +168,14 @@ def _register(entry: Check) -> None:
     REGISTRY[entry.name] = entry
 
 
-def check(name: str, *, stage: Stage, params: Mapping[str, Param] | None = None) -> Callable[[Evaluator], Evaluator]:
+def check(name: str, *, stage: Stage, params: Mapping[str, Param] | None = None,
+          cms_tables: tuple[str, ...] = ()) -> Callable[[Evaluator], Evaluator]:
     """Register an evaluator `fn(run, rule)` for the rules whose `check` is `name`."""
     if stage is Stage.DECISION:
         raise ValueError(f"check {name!r}: DECISION-stage checks are registered with @decision")
 
     def register(fn: Evaluator) -> Evaluator:
-        _register(Check(name, stage, dict(params or {}), evaluate=fn))
+        _register(Check(name, stage, dict(params or {}), evaluate=fn, cms_tables=cms_tables))
         return fn
     return register
 
