@@ -33,6 +33,7 @@ class DrugInfo:
 class Vocabulary:
     def __init__(self, vocab: dict[str, Any], drugs: dict[str, Any], site_mapping: dict[tuple[str, str], str]) -> None:
         self.system_names: dict[str, str] = {PUMPCDS_SYSTEM: PUMPCDS}
+        self._names: dict[str, str | None] = {}  # system URI as sent -> its short name (memo of system())
         for name, uris in vocab["systems"].items():
             for uri in uris:
                 self.system_names[uri] = name
@@ -84,8 +85,12 @@ class Vocabulary:
 
     def codings(self, concept: Any) -> list[tuple[str | None, str, str | None]]:
         """(system name, code, display) of a CodeableConcept (or Coding) as FHIR JSON, with site
-        mapping applied: a mapped local code is given as the pumpcds concept it maps to (and as itself)."""
+        mapping applied: a mapped local code is given as the pumpcds concept it maps to (and as itself).
+
+        The readers ask this ~40 times a visit; system names are looked up in `_names`, which
+        remembers every system URI seen (a few dozen in practice; bounded)."""
         mapping = self.site_mapping
+        names = self._names
         out: list[tuple[str | None, str, str | None]] = []
         for c in codings(concept):
             code = c.get("code")
@@ -102,7 +107,13 @@ class Vocabulary:
                 mapped = mapping.get((system.strip(), code))
                 if mapped:
                     out.append((PUMPCDS, mapped, display))
-            out.append((self.system(system), code, display))
+            try:
+                name = names[system]
+            except KeyError:
+                name = self.system(system)
+                if len(names) < 1024:
+                    names[system] = name
+            out.append((name, code, display))
         return out
 
     def drug_for(self, rxnorm: set[str], texts: list[str], hcpcs: set[str]) -> DrugInfo | None:
