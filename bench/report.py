@@ -19,8 +19,7 @@ LIBRARIES = ("flask", "werkzeug", "gunicorn", "fhir.resources", "fhir-core", "py
 # issue 13's targets at 8 connections (reported at every level)
 HOOK_P99_TARGET = 3.0
 HOOK_THROUGHPUT_TARGET = 0.4
-ENGINE_MEDIAN_TARGET_MS = 2.0
-RULES_MEDIAN_TARGET_MS = 0.3  # issue 13: the rules alone, facts excluded
+ENGINE_MEDIAN_TARGET_MS = 0.3  # issue 13: "the engine", read as engine.assess (facts from the JSON, and rules)
 INVOKE_MEDIAN_TARGET_MS = 2.0
 
 
@@ -113,10 +112,9 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
     engine_ms = typical.stages["engine"].median_ms
     rules_ms = typical.stages["rules"].median_ms
     invoke_ms = typical.stages["invoke"].median_ms
-    w(f"| `evaluate(visit, rules)` (the rules, facts excluded) of a {TYPICAL}-resource visit, median <= "
-      f"{RULES_MEDIAN_TARGET_MS} ms | {rules_ms:.3f} ms | {_mark(rules_ms <= RULES_MEDIAN_TARGET_MS)} |")
-    w(f"| `engine.assess` of a {TYPICAL}-resource visit, median <= {ENGINE_MEDIAN_TARGET_MS} ms | "
-      f"{engine_ms:.3f} ms | {_mark(engine_ms <= ENGINE_MEDIAN_TARGET_MS)} |")
+    w(f"| `engine.assess` (visit facts read from the JSON, and the rules) of a {TYPICAL}-resource visit, median <= "
+      f"{ENGINE_MEDIAN_TARGET_MS} ms | {engine_ms:.3f} ms, of which the rules alone (`evaluate(visit, rules)`) "
+      f"{rules_ms:.3f} ms | {_mark(engine_ms <= ENGINE_MEDIAN_TARGET_MS)} |")
     w(f"| whole `evaluate` (`invoke`: validation, parsing, engine, cards) of a {TYPICAL}-resource visit, "
       f"median <= {INVOKE_MEDIAN_TARGET_MS} ms | {invoke_ms:.2f} ms | {_mark(invoke_ms <= INVOKE_MEDIAN_TARGET_MS)} |")
     mem = hp.memory
