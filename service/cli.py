@@ -107,6 +107,42 @@ def _feedback_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_prune(args: argparse.Namespace) -> int:
+    """Remove audit records, their cards and feedback older than --older-than-days (or count them)."""
+    from datetime import timedelta
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .store.engine import make_engine
+    from .store.migrate import migrate, utcnow
+    from .store.retention import count_older, prune
+
+    before = utcnow() - timedelta(days=args.older_than_days)
+    engine = make_engine(args.database_url or load_settings().database_url)
+    try:
+        migrate(engine)
+        done = count_older(engine, before) if args.dry_run else prune(engine, before)
+    except SQLAlchemyError as exc:
+        print(f"cannot prune the database ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {done.audit_records} audit record(s) with {done.audit_cards} card(s) and "
+          f"{done.feedback_items} feedback item(s) from before {before:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of days, got {text!r}") from None
+    if days < 1:
+        raise argparse.ArgumentTypeError("the retention period must be at least 1 day")
+    return days
+
+
 def _cms_check(args: argparse.Namespace) -> int:
     """Which release of each CMS table the service would load with the current settings."""
     from .coding.cms import load_tables, synthetic_tables
@@ -158,6 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--csv", help="also write the report as CSV to this path")
     report.add_argument("--database-url", help="database to read (default: the service's DATABASE_URL setting)")
     report.set_defaults(func=_feedback_report)
+    prune_cmd = sub.add_parser("store-prune", help="remove audit records and feedback older than a retention period")
+    prune_cmd.add_argument("--older-than-days", type=_days, required=True, metavar="DAYS",
+                           help="remove what was stored more than DAYS days ago")
+    prune_cmd.add_argument("--dry-run", action="store_true", help="only count what would be removed")
+    prune_cmd.add_argument("--database-url", help="database to prune (default: the service's DATABASE_URL setting)")
+    prune_cmd.set_defaults(func=_store_prune)
     cms = sub.add_parser("cms", help="CMS NCCI/MUE/MPFS tables")
     cms_sub = cms.add_subparsers(dest="cms_command", required=True)
     cms_sub.add_parser("check", help="report which release of each CMS table is loaded").set_defaults(func=_cms_check)

@@ -253,3 +253,26 @@ def test_gunicorn_config_values(monkeypatch):
     assert entry["path"] == "/healthz" and entry["status"] == 200
     assert "%(q)s" not in conf["access_log_format"] and "%(r)s" not in conf["access_log_format"]  # no query strings
     assert Config().settings["worker_class"].validator(conf["worker_class"])
+
+
+def test_the_retention_job_runs_the_real_command_as_the_service_does():
+    (job,) = of_kind("CronJob")
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["image"] == container()["image"]
+    assert pod["securityContext"]["runAsUser"] == deployment()["spec"]["template"]["spec"]["securityContext"]["runAsUser"]
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    secrets = {d["metadata"]["name"]: d for d in of_kind("Secret")}
+    for item in c["env"]:
+        assert item["name"] in names_the_app_reads()
+        ref = item["valueFrom"]["secretKeyRef"]
+        assert ref["key"] in secrets[ref["name"]]["stringData"]
+    config_dir = dockerfile_env()["PUMPCDS_CONFIG"].rsplit("/", 1)[0]  # load_settings reads it
+    (mount,) = [m for m in c["volumeMounts"] if m["mountPath"] == config_dir]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    assert volume["configMap"]["name"] == of_kind("ConfigMap")[0]["metadata"]["name"]
+    assert c["command"][0] == "pumpcds"
+    from service.cli import build_parser
+
+    args = build_parser().parse_args(c["command"][1:])  # the arguments the CLI really takes
+    assert args.command == "store-prune" and args.older_than_days >= 1 and not args.dry_run
