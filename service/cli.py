@@ -113,12 +113,13 @@ def _store_prune(args: argparse.Namespace) -> int:
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from .store.engine import make_engine
+    from .store.engine import DbTimeouts, make_engine
     from .store.migrate import migrate, utcnow
     from .store.retention import count_older, prune
 
     before = utcnow() - timedelta(days=args.older_than_days)
-    engine = make_engine(args.database_url or load_settings().database_url)
+    # offline maintenance: a count over a large audit table may take longer than a hook call may
+    engine = make_engine(args.database_url or load_settings().database_url, DbTimeouts(statement_ms=30_000))
     try:
         migrate(engine)
         done = count_older(engine, before) if args.dry_run else prune(engine, before)
