@@ -128,7 +128,8 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
     w("## 1. In process, stage by stage\n")
     w("Synthetic order-sign requests (`bench/visits.py`: a pump refill order, the pump, coverage, "
       "practitioner and role, and a history of procedures, observations and administrations). "
-      "Each cell: median / p99 in ms over many runs (at most 2,000 or about 2 s per cell, after warm-up).\n")
+      "Each cell: median / p99 in ms over many runs (at most 2,000 or about 2 s per cell, after warm-up); "
+      "the stages of a row take turns in blocks of 20 calls, so a slow spell of the machine hits them alike.\n")
     w("| resources | findings | cards | " + " | ".join(STAGES) + " |")
     w("|---:|---:|---:|" + "---:|" * len(STAGES))
     for s in ip.sizes:

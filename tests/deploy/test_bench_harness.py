@@ -48,3 +48,24 @@ def test_statistics_helpers():
     assert percentile([float(i) for i in range(1, 101)], 99) == 99.0
     slope, intercept, r2 = linear_fit([1, 2, 3, 4], [3, 5, 7, 9])
     assert (round(slope, 6), round(intercept, 6), round(r2, 6)) == (2.0, 1.0, 1.0)
+
+
+def test_interleaved_timing_gives_every_call_its_runs_and_keeps_their_order_of_cost():
+    import time
+
+    from bench.timing import time_interleaved
+
+    order: list[str] = []
+
+    def work(name: str, seconds: float):
+        def fn() -> None:
+            order.append(name)
+            time.sleep(seconds)
+        return fn
+
+    got = time_interleaved({"fast": work("fast", 0.0), "slow": work("slow", 0.002)}, block=5, max_runs=30,
+                           min_runs=10, max_seconds=5, warmup=1)
+    assert got["fast"].runs == got["slow"].runs == 30
+    assert got["slow"].median_ms > got["fast"].median_ms + 1
+    timed = order[2:]  # after one warm-up call each
+    assert timed[:10] == ["fast"] * 5 + ["slow"] * 5  # blocks take turns
