@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from . import yamlfiles
 from .jsondepth import DEFAULT_MAX_DEPTH, HARD_MAX_DEPTH
 
 DEFAULT_ENCOUNTER_CLOSE_HOOK = "org.pumpcds.encounter-close"
@@ -194,7 +195,7 @@ def load_settings(
     path = path or environ.get("PUMPCDS_CONFIG")
     if path:
         try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            loaded = yamlfiles.safe_load(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
         if not isinstance(loaded, dict):

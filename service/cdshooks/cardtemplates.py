@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.bccache
 import jinja2.meta
 import jinja2.nodes
 import yaml
 
+from .. import yamlfiles
 from ..coding.findings import FindingKind
 from ..config import ConfigError, Settings
 
@@ -96,9 +98,29 @@ def url_filter(value: Any) -> MdSafe:
     return MdSafe(text)
 
 
+class ProcessBytecodeCache(jinja2.BytecodeCache):
+    """Compiled file templates (partials, documentation pages) kept for the process: Jinja keys a
+    bucket by the file's path and checks the source's checksum, so an edited file is compiled anew."""
+
+    def __init__(self) -> None:
+        self._store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._store.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._store[bucket.key] = bucket.bytecode_to_string()
+
+
+BYTECODE_CACHE = ProcessBytecodeCache()
+
+
 def _env(root: Path | None, *, markdown: bool) -> jinja2.Environment:
     loader = jinja2.FileSystemLoader(str(root)) if root is not None else None
     env = jinja2.Environment(
+        bytecode_cache=BYTECODE_CACHE,
         # auto_reload off: templates are read once at start; Jinja would otherwise stat every
         # included partial's file on every render
         loader=loader, auto_reload=False, undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False,
@@ -177,11 +199,13 @@ class Remembered:
 
 
 def _remembered(env: jinja2.Environment, source: str, template: jinja2.Template) -> Remembered:
-    ast = env.parse(source)
-    reads_others = any(True for _ in ast.find_all((jinja2.nodes.Include, jinja2.nodes.Import,
-                                                   jinja2.nodes.FromImport, jinja2.nodes.Extends)))
-    names = None if reads_others else tuple(sorted(jinja2.meta.find_undeclared_variables(ast)))
-    return Remembered(template, names)
+    key = (env.finalize, source)
+    if key not in _NAMES:
+        ast = env.parse(source)
+        reads_others = any(True for _ in ast.find_all((jinja2.nodes.Include, jinja2.nodes.Import,
+                                                       jinja2.nodes.FromImport, jinja2.nodes.Extends)))
+        _NAMES[key] = None if reads_others else tuple(sorted(jinja2.meta.find_undeclared_variables(ast)))
+    return Remembered(template, _NAMES[key])
 
 
 Renderable = jinja2.Template | Remembered
@@ -295,7 +319,7 @@ def _describe(exc: Exception) -> str:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yamlfiles.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise CardTemplateError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
@@ -316,13 +340,24 @@ def _flatten(node: Mapping[str, Any], prefix: str) -> list[tuple[str, str]]:
     return out
 
 
+# Compiled template code by (environment flavour, source), shared by every load in the process:
+# parsing and compiling ~100 templates was most of an app's start (and tests build many apps).
+# Each load still binds the code to its own environment, so partials are read from its cards_dir.
+_CODE: dict[tuple[Any, str], Any] = {}
+_NAMES: dict[tuple[Any, str], tuple[str, ...] | None] = {}
+
+
 def _compile(env: jinja2.Environment, source: Any, path: Path, where: str) -> jinja2.Template:
     if not isinstance(source, str) or not source.strip():
         raise CardTemplateError(f"{path}: {where}: expected a template text")
-    try:
-        return env.from_string(source)
-    except jinja2.TemplateSyntaxError as exc:
-        raise CardTemplateError(f"{path}: {where}: line {exc.lineno}: {exc.message}") from None
+    key = (env.finalize, source)  # the two flavours (_env) differ only in their finalize
+    code = _CODE.get(key)
+    if code is None:
+        try:
+            code = _CODE[key] = env.compile(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise CardTemplateError(f"{path}: {where}: line {exc.lineno}: {exc.message}") from None
+    return env.template_class.from_code(env, code, env.make_globals(None))
 
 
 def _source(spec: Mapping[str, Any], part: str, kind: str) -> str:

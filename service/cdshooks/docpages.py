@@ -16,7 +16,7 @@ import jinja2
 from ..coding.codetable import CodeTable
 from ..coding.rulebook import TEST_DATA_LABEL, VERIFICATION, Rule, RuleBook
 from ..coding.terminology import concepts
-from .cardtemplates import CardTemplateError
+from .cardtemplates import BYTECODE_CACHE, CardTemplateError
 
 PAGES = ("code", "codes", "rule", "rules", "error")
 SYSTEM_LABELS = {"http://www.ama-assn.org/go/cpt": "CPT",
@@ -66,7 +66,7 @@ class DocPages:
              on_test_data: Iterable[str] = ()) -> DocPages:
         """Compile every page template and render every page once: a broken page fails at start."""
         root = Path(directory) / "pages"
-        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)), autoescape=True,
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)), autoescape=True, bytecode_cache=BYTECODE_CACHE,
                                  undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         pages = cls(env, book, codes, base_url.rstrip("/"), frozenset(on_test_data))
         for name in PAGES:

@@ -11,8 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .. import yamlfiles
 from ..config import ConfigError
 from .terminology import Concept, concept
 
@@ -72,7 +71,7 @@ class CodeTable:
     @classmethod
     def load(cls, path: Path = CODES_PATH) -> CodeTable:
         with path.open(encoding="utf-8") as fh:
-            raw: dict[str, Any] = yaml.safe_load(fh)
+            raw: dict[str, Any] = yamlfiles.safe_load(fh)
         codes = {}
         for code, spec in raw["codes"].items():
             spec = dict(spec)

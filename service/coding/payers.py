@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from .. import yamlfiles
 from ..config import ConfigError
 from .visit import PumpVisit
 
@@ -30,7 +29,7 @@ class PayerProfiles:
     @classmethod
     def load(cls, default: str, path: Path = PROFILES_PATH) -> PayerProfiles:
         with path.open(encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
+            raw = yamlfiles.safe_load(fh)
         profiles = {
             name: PayerProfile(name, spec["description"], frozenset(spec["reprogramming_parameters"]))
             for name, spec in raw["profiles"].items()

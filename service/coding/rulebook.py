@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .. import yamlfiles
 from ..config import ConfigError
 from .checks.registry import REGISTRY
 from .findings import RuleRef, Severity
@@ -65,7 +66,7 @@ class RuleBook:
         path = Path(path)
         try:
             with path.open(encoding="utf-8") as fh:
-                raw = yaml.safe_load(fh)
+                raw = yamlfiles.safe_load(fh)
         except (OSError, yaml.YAMLError) as exc:
             raise RuleBookError(f"{path}: cannot be read: {exc}") from None
         if not isinstance(raw, Mapping) or not isinstance(raw.get("rules"), list) or "version" not in raw:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from .. import yamlfiles
 from ..config import ConfigError
 from ..fhir.jsonview import codings
 from .terminology import PUMPCDS_SYSTEM, concepts
@@ -69,9 +68,9 @@ class Vocabulary:
     @classmethod
     def load(cls, site_mapping_path: str = "") -> Vocabulary:
         with (DATA / "vocabulary.yaml").open(encoding="utf-8") as fh:
-            vocab = yaml.safe_load(fh)
+            vocab = yamlfiles.safe_load(fh)
         with (DATA / "drugs.yaml").open(encoding="utf-8") as fh:
-            drugs = yaml.safe_load(fh)
+            drugs = yamlfiles.safe_load(fh)
         return cls(vocab, drugs, load_site_mapping(site_mapping_path))
 
     def system(self, uri: str | None) -> str | None:
@@ -147,7 +146,7 @@ def load_site_mapping(path: str) -> dict[tuple[str, str], str]:
     if not p.is_file():
         raise ConfigError(f"site_mapping_path: no such file: {path}")
     with p.open(encoding="utf-8") as fh:
-        raw = yaml.safe_load(fh) or {}
+        raw = yamlfiles.safe_load(fh) or {}
     mapping: dict[tuple[str, str], str] = {}
     for i, m in enumerate(raw.get("mappings") or ()):
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import yaml
+from .. import yamlfiles
 
 DEMO_DIR = Path(__file__).with_name("demo")
 SANDBOX_URL = "https://sandbox.cds-hooks.org/"
@@ -58,7 +58,7 @@ class DemoSet:
 
 
 def load_demo_set(directory: Path = DEMO_DIR) -> DemoSet:
-    manifest = yaml.safe_load((directory / "patients.yaml").read_text(encoding="utf-8"))
+    manifest = yamlfiles.safe_load((directory / "patients.yaml").read_text(encoding="utf-8"))
     patients = tuple(
         DemoPatient(
             id=p["id"], name=p["name"], case=p["case"], visit=" ".join(p["visit"].split()),

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from .. import yamlfiles
 from ..config import ConfigError
 from .keys import VerificationKey, jku_url_problem, parse_jwks
 
@@ -98,7 +99,7 @@ def load_issuers(path: str, *, development_mode: bool = False) -> dict[str, Issu
     """All registered issuers by `iss`; ConfigError on anything doubtful (fail at start, not per call)."""
     file = Path(path)
     try:
-        data = yaml.safe_load(file.read_text()) or {}
+        data = yamlfiles.safe_load(file.read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read JWT issuers file {path}: {exc}") from None
     entries = data.get("issuers") if isinstance(data, dict) else None

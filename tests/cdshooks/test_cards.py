@@ -332,3 +332,24 @@ def test_wording_is_edited_without_python(tmp_path: Path) -> None:
     f = Finding(FindingKind.REPLACE_CODE, Severity.WARNING, BOOK.get("SEL-MATRIX").ref, code="62369", replaces=("95990",))
     assert one_card(b, f)["summary"] == "Bill 62369 today, not 95990"
 
+
+
+def test_compiled_templates_kept_for_the_process_never_serve_stale_wording(tmp_path: Path) -> None:
+    """Template code is kept across loads (apps start faster), yet a partial edited in place and a
+    second cards dir with other wording each show their own text."""
+    f = Finding(FindingKind.REPLACE_CODE, Severity.WARNING, BOOK.get("SEL-MATRIX").ref, code="62369", replaces=("95990",))
+    root = broken_copy(tmp_path, lambda r: None)
+
+    def detail(cards: Path) -> str:
+        b = CardBuilder.load(load_settings(environ={}, cards_dir=str(cards)), BOOK, CODES)
+        return one_card(b, f)["detail"]
+
+    assert "Rule: [" in detail(root)
+    _edit(root / "partials" / "rule.md.j2", "Rule: [", "Coding rule: [")  # same path, new source
+    assert "Coding rule: [" in detail(root)
+    other = tmp_path / "other"
+    shutil.copytree(CARDS, other)
+    _edit(other / "partials" / "rule.md.j2", "Rule: [", "Regel: [")
+    _edit(other / "rules" / "SEL-MATRIX.yaml", "**What was done:**", "**Done:**")
+    assert "Regel: [" in detail(other) and "**Done:**" in detail(other)
+    assert "Coding rule: [" in detail(root) and "**What was done:**" in detail(root)
