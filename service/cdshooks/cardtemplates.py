@@ -257,7 +257,8 @@ class CardTemplates:
             rules[rule_id] = RuleTemplates(
                 rule_id, path,
                 {kind: _remembered(text_env, _source(spec, "summary", kind), t) for kind, t in summaries.items()},
-                _part(md_env, spec, "detail", path),
+                {kind: _flattened(md_env, _source(spec, "detail", kind), t, root / "partials", path, rule_id)
+                 for kind, t in _part(md_env, spec, "detail", path).items()},
             )
         if rule_ids is not None:
             wanted = set(rule_ids)
@@ -295,9 +296,7 @@ class CardTemplates:
 
     # -- rendering ---------------------------------------------------------------------
     def render(self, rule_id: str, part: str, kind: str, context: Mapping[str, Any]) -> str:
-        text = self.rules[rule_id].pick(part, kind).render(context)
-        text = "\n".join(line.rstrip() for line in text.splitlines())
-        return re.sub(r"\n{3,}", "\n\n", text).strip()  # templates may leave extra blank lines
+        return _tidy(self.rules[rule_id].pick(part, kind).render(context))
 
     def say(self, key: str, context: Mapping[str, Any]) -> str:
         """One short phrase from cards.yaml (link labels, suggestion labels and action descriptions)."""
@@ -306,6 +305,73 @@ class CardTemplates:
     def setting(self, name: str, default: Any) -> Any:
         return self.settings.get(name, default)
 
+
+def _tidy(text: str) -> str:
+    text = "\n".join(line.rstrip() for line in text.splitlines())
+    return re.sub(r"\n{3,}", "\n\n", text).strip()  # templates may leave extra blank lines
+
+
+# `{% include "x.md.j2" %}` at the start of a line, as the detail templates use their partials
+_INCLUDE = re.compile(r'(?m)^[ \t]*\{%\s*include\s+"([A-Za-z0-9_.-]+)"\s*%\}(\n?)')
+_WHITESPACE_CONTROL = re.compile(r"\{[%#]-|-[%#]\}")
+
+
+def _inline_includes(source: str, partials: Path, depth: int = 0) -> str:
+    """The source with each line-start include of a partial replaced by the partial's own text, as
+    Jinja's trim_blocks/lstrip_blocks would lay it out (a partial that ends in a tag keeps the
+    newline after the include for trim_blocks to take). An include that cannot be inlined is left
+    for Jinja to do at render time."""
+    if depth > 5:
+        return source
+
+    def inline(m: re.Match[str]) -> str:
+        try:
+            text = (partials / m.group(1)).read_text(encoding="utf-8")
+        except OSError:
+            return m.group(0)
+        if _WHITESPACE_CONTROL.search(text):
+            return m.group(0)
+        text = _inline_includes(text, partials, depth + 1)
+        text = text[:-1] if text.endswith("\n") else text
+        return text + (m.group(2) if text.endswith(("%}", "#}")) else "")
+
+    return _INCLUDE.sub(inline, source)
+
+
+def _flattened(env: jinja2.Environment, source: str, template: jinja2.Template, partials: Path, path: Path,
+               rule_id: str) -> jinja2.Template:
+    """The detail template with its partials inlined, when that says exactly what the original says
+    for every finding kind, with every variable and with none (else the original).
+
+    A detail includes four partials; each include costs Jinja a new render context, about a quarter
+    of rendering a card's detail."""
+    flat_source = _inline_includes(source, partials)
+    if flat_source == source:
+        return template
+    try:
+        flat = _compile(env, flat_source, path, "detail")
+    except CardTemplateError:
+        return template
+    verdict = _SAME.get((source, flat_source))
+    if verdict is not None:  # proved already in this process (the texts include the partials')
+        return flat if verdict else template
+    _SAME[(source, flat_source)] = False
+    full = sample_context()
+    sparse = sample_context(code=None, code_summary="", code_url=None, replaces=[], modifiers=[], units=None,
+                            missing=[], evidence=[], evidence_hidden=0, evidence_total=0, params=LenientParams())
+    for base in (full, sparse):
+        for kind in KINDS:
+            ctx = {**base, "kind": kind, "rule": {**full["rule"], "id": rule_id}}
+            try:
+                if _tidy(flat.render(ctx)) != _tidy(template.render(ctx)):
+                    return template
+            except Exception:  # the original's own error is reported by check()
+                return template
+    _SAME[(source, flat_source)] = True
+    return flat
+
+
+_SAME: dict[tuple[str, str], bool] = {}  # (source, inlined source) -> they say the same
 
 def _describe(exc: Exception) -> str:
     if not isinstance(exc, jinja2.TemplateError):  # e.g. comparing an empty value with a number

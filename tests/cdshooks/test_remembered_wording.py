@@ -6,6 +6,7 @@ from pathlib import Path
 
 import jinja2
 import pytest
+import yaml
 
 from service.cdshooks.cardtemplates import CardTemplates, Remembered, _remembered, cards_dir, sample_context
 from service.config import load_settings
@@ -60,3 +61,47 @@ def test_a_template_that_includes_another_is_not_remembered(tmp_path: Path) -> N
     assert phrase.names is None
     assert phrase.render({"code": "1", "hidden": "a"}) == "1 a"
     assert phrase.render({"code": "1", "hidden": "b"}) == "1 b"
+
+
+def _varied_contexts(rule_id: str) -> list[dict]:
+    rows = [{"observed": "reservoir volume 2 mL *before*", "reference": "procedure record", "date": "2026-11-20"},
+            {"observed": "alarm | low [battery]", "reference": "recorded result", "date": None}]
+    out = []
+    for kind in ("replace-code", "recommended-code", "drop-code", "missing-documentation", "warning"):
+        for evidence in ([], rows[:1], rows):
+            for missing in ([], [{"code": "doc-visit-date", "display": "Date of the visit"},
+                                 {"code": "doc-alarm-status", "display": "Alarm <status>"}]):
+                ctx = sample_context(kind=kind, evidence=evidence, evidence_total=len(evidence), missing=missing)
+                out.append({**ctx, "rule": {**ctx["rule"], "id": rule_id}})
+    return out
+
+
+def test_every_detail_has_its_partials_inlined_and_says_the_same(templates: CardTemplates) -> None:
+    """Details are compiled with their partials written in (no include left to look up at render
+    time) and read exactly as the templates with includes do, for many shapes of finding."""
+    from service.cdshooks.cardtemplates import _env, _tidy
+
+    md_env = _env(templates.root / "partials", markdown=True)
+    for rule_id, rt in templates.rules.items():
+        spec = yaml.safe_load(rt.path.read_text())
+        for kind, loaded in rt.detail.items():
+            assert "get_template" not in loaded.root_render_func.__code__.co_names, (rule_id, kind)
+            source = spec["detail"] if isinstance(spec["detail"], str) else spec["detail"][kind]
+            with_includes = md_env.from_string(source)
+            for ctx in _varied_contexts(rule_id):
+                assert _tidy(loaded.render(ctx)) == _tidy(with_includes.render(ctx)), (rule_id, kind, ctx["kind"])
+
+
+def test_a_partial_that_would_read_differently_is_left_as_an_include(tmp_path: Path) -> None:
+    import shutil
+
+    from service.cdshooks.cardtemplates import _inline_includes
+
+    root = tmp_path / "cards"
+    shutil.copytree(cards_dir(load_settings(environ={})), root)
+    (root / "partials" / "rule.md.j2").write_text("{%- if rule %}Rule {{ rule.id }}{% endif %}\n")  # whitespace control
+    source = 'Text.\n{% include "rule.md.j2" %}\n'
+    assert _inline_includes(source, root / "partials") == source
+    loaded = CardTemplates.load(root)
+    assert "Rule SEL-MATRIX" in loaded.render("SEL-MATRIX", "detail", "replace-code",
+                                              {**sample_context(), "rule": {**sample_context()["rule"], "id": "SEL-MATRIX"}})
