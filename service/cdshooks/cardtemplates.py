@@ -160,8 +160,12 @@ _MEMO_MAX = 2048
 
 
 def _frozen(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    """A hashable key for a context value; numbers keep their type (1, 1.0 and True are equal keys
+    in a dict but print differently)."""
+    if isinstance(value, str) or value is None:
         return value
+    if isinstance(value, (int, float, bool)):
+        return (type(value), value)
     if isinstance(value, Mapping):
         return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):

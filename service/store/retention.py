@@ -8,10 +8,12 @@ still stores (the card is then reported as not traced to a rule).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from . import tables
 from .engine import bounded
@@ -40,20 +42,28 @@ def prune(engine: Engine, before: datetime, *, batch: int = 2000) -> Pruned:
     """Delete audit records created before `before` (naive UTC) with their cards, and feedback
     items received before it; return how many rows of each went."""
     record, card, feedback = tables.audit_record, tables.audit_card, tables.feedback_item
-    records = cards = items = 0
-    while True:
-        with bounded(engine, begin=True) as conn:
-            ids = list(conn.execute(select(record.c.id).where(record.c.created_at < before)
-                                    .order_by(record.c.id).limit(batch)).scalars())
-            if not ids:
-                break
-            cards += conn.execute(delete(card).where(card.c.audit_id.in_(ids))).rowcount or 0
-            records += conn.execute(delete(record).where(record.c.id.in_(ids))).rowcount or 0
-    while True:
-        with bounded(engine, begin=True) as conn:
-            ids = list(conn.execute(select(feedback.c.id).where(feedback.c.received_at < before)
-                                    .order_by(feedback.c.id).limit(batch)).scalars())
-            if not ids:
-                break
-            items += conn.execute(delete(feedback).where(feedback.c.id.in_(ids))).rowcount or 0
+    cards = 0
+
+    def records_and_their_cards(conn: Connection, ids: list[int]) -> int:
+        nonlocal cards
+        cards += conn.execute(delete(card).where(card.c.audit_id.in_(ids))).rowcount or 0
+        return conn.execute(delete(record).where(record.c.id.in_(ids))).rowcount or 0
+
+    def feedback_items(conn: Connection, ids: list[int]) -> int:
+        return conn.execute(delete(feedback).where(feedback.c.id.in_(ids))).rowcount or 0
+
+    records = _in_batches(engine, record.c.id, record.c.created_at < before, batch, records_and_their_cards)
+    items = _in_batches(engine, feedback.c.id, feedback.c.received_at < before, batch, feedback_items)
     return Pruned(records, cards, items)
+
+
+def _in_batches(engine: Engine, id_column: Any, older: Any, batch: int,
+                remove: Callable[[Connection, list[int]], int]) -> int:
+    """Remove the rows `older` selects, `batch` ids per transaction, oldest first; how many went."""
+    removed = 0
+    while True:
+        with bounded(engine, begin=True) as conn:
+            ids = list(conn.execute(select(id_column).where(older).order_by(id_column).limit(batch)).scalars())
+            if not ids:
+                return removed
+            removed += remove(conn, ids)

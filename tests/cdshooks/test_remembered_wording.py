@@ -105,3 +105,9 @@ def test_a_partial_that_would_read_differently_is_left_as_an_include(tmp_path: P
     loaded = CardTemplates.load(root)
     assert "Rule SEL-MATRIX" in loaded.render("SEL-MATRIX", "detail", "replace-code",
                                               {**sample_context(), "rule": {**sample_context()["rule"], "id": "SEL-MATRIX"}})
+
+
+def test_numbers_of_other_types_are_not_taken_for_each_other() -> None:
+    env = jinja2.Environment()
+    phrase = _remembered(env, "x {{ units }}", env.from_string("x {{ units }}"))
+    assert [phrase.render({"units": u}) for u in (1, 1.0, True, 1)] == ["x 1", "x 1.0", "x True", "x 1"]
