@@ -74,24 +74,21 @@ def _trimming(test: Callable[[Any], bool]) -> Callable[[Any, str], Mend]:
     return mend
 
 
-def _mend_id(value: Any, key: str) -> Mend:
-    if type(value) is not str or not value.strip():
-        return _only_empty(value)
-    fixed = normalize.mend_id(value)
-    said = ["trimmed spaces in {path}"] if value.strip() != value else []
-    if fixed != value.strip():
-        said.append("{path}: invalid characters in id replaced")
-    return fixed, "; ".join(said)
+def _mending_chars(fix: Callable[[str], str], what: str) -> Callable[[Any, str], Mend]:
+    """A mend that trims an id or reference and replaces characters R4 does not allow in it."""
+    def mend(value: Any, key: str) -> Mend:
+        if type(value) is not str or not value.strip():
+            return _only_empty(value)
+        fixed = fix(value)
+        said = ["trimmed spaces in {path}"] if value.strip() != value else []
+        if fixed != value.strip():
+            said.append("{path}: invalid characters in " + what + " replaced")
+        return fixed, "; ".join(said) or None  # nothing said: fine as it is (an absolute or urn: reference)
+    return mend
 
 
-def _mend_reference(value: Any, key: str) -> Mend:
-    if type(value) is not str or not value.strip():
-        return _only_empty(value)
-    fixed = normalize.mend_reference(value)
-    said = ["trimmed spaces in {path}"] if value.strip() != value else []
-    if fixed != value.strip():
-        said.append("{path}: invalid characters in referenced id replaced")
-    return fixed, "; ".join(said) or None  # an absolute or urn: reference is fine as it is
+_mend_id = _mending_chars(normalize.mend_id, "id")
+_mend_reference = _mending_chars(normalize.mend_reference, "referenced id")
 
 
 def _mend_datetime(test: Callable[[Any], bool]) -> Callable[[Any, str], Mend]:
