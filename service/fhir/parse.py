@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from ..jsondepth import DEFAULT_MAX_DEPTH, too_deep
-from . import shapes, validate
+from . import shape_schema, shapes, validate
 from .normalize import _clean, convert
 from .resources import JSON, ResourceIssue
 from .validate import DEFAULT_VALIDATION, Validation
@@ -90,7 +90,7 @@ def parse_resource(
         repairs.extend(more)
         if model is None:
             return None, [ResourceIssue(location, rtype, rid, invalid or "not valid FHIR R4")]
-    checked = shapes.check(data)
+    checked = shape_schema.checked(data)
     if checked.problems:
         return None, [ResourceIssue(location, rtype, rid, "not valid FHIR R4: " + _summary(checked.problems))]
     if checked.wraps or checked.mends:

@@ -108,6 +108,8 @@ class Primitive:
     name: str
     test: Callable[[Any], bool]
     mend: Callable[[Any, str], Mend] = _only_empty  # (value, its element name)
+    # a JSON Schema that accepts only values `test` passes (shape_schema.py's fast yes)
+    schema: dict[str, Any] = field(default_factory=dict)
 
 
 def _no_space(v: str) -> bool:
@@ -139,17 +141,38 @@ def _is_trimmed(v: Any) -> bool:
     return type(v) is str and v != "" and not v[0].isspace() and not v[-1].isspace()
 
 
-STRING = Primitive("a string", lambda v: type(v) is str and v != "")
-TRIMMED = Primitive("a string", _is_trimmed, _trimming(_is_trimmed))  # a unit: trimmed, as normalize does
-CODE = Primitive("a code", _is_code, _trimming(_is_code))
-URI = Primitive("a URI", _is_uri, _trimming(_is_uri))
-ID = Primitive("an id", _is_id, _mend_id)
-REF = Primitive("a reference", lambda v: type(v) is str and _REF.fullmatch(v) is not None, _mend_reference)
-DATETIME = Primitive("a date or date-time", _is_datetime, _mend_datetime(_is_datetime))
-INSTANT = Primitive("an instant", _is_instant, _mend_datetime(_is_instant))
-DECIMAL = Primitive("a decimal number", lambda v: number(v) is not None)
-INTEGER = Primitive("an integer", lambda v: integer(v) is not None)
-BOOLEAN = Primitive("true or false", lambda v: boolean(v) is not None)
+# JSON Schema patterns (Rust regex syntax) for the tests above. WS: exactly the characters
+# str.isspace() and Python's \s accept (tests/fhir/test_shape_schema.py checks the list).
+WS = r"\u{9}-\u{d}\u{1c}-\u{20}\u{85}\u{a0}\u{1680}\u{2000}-\u{200a}\u{2028}\u{2029}\u{202f}\u{205f}\u{3000}"
+_S, _NS = f"[{WS}]", f"[^{WS}]"
+_YEAR = "([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+_TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+# month and day as the calendar has them (29 February is left to the walk, which knows leap years)
+_MONTH_DAYS = ("((0[13578]|1[02])(-(0[1-9]|[12][0-9]|3[01]){t})?"
+               "|(0[469]|11)(-(0[1-9]|[12][0-9]|30){t})?"
+               "|02(-(0[1-9]|1[0-9]|2[0-8]){t})?)")
+_DATETIME_SCHEMA = f"^{_YEAR}(-{_MONTH_DAYS.format(t=f'({_TIME})?')})?$"
+_INSTANT_SCHEMA = f"^{_YEAR}-" + _MONTH_DAYS.replace(")?", ")").format(t=_TIME) + "$"
+
+
+def _pattern(regex: str) -> dict[str, Any]:
+    return {"type": "string", "pattern": regex}
+
+
+STRING = Primitive("a string", lambda v: type(v) is str and v != "", schema={"type": "string", "minLength": 1})
+TRIMMED = Primitive("a string", _is_trimmed, _trimming(_is_trimmed),  # a unit: trimmed, as normalize does
+                    _pattern(f"^{_NS}([\\s\\S]*{_NS})?$"))
+CODE = Primitive("a code", _is_code, _trimming(_is_code), _pattern(f"^{_NS}+({_S}{_NS}+)*$"))
+URI = Primitive("a URI", _is_uri, _trimming(_is_uri), _pattern(f"^{_NS}+$"))
+ID = Primitive("an id", _is_id, _mend_id, _pattern(r"^[A-Za-z0-9\-.]{1,64}$"))
+# absolute, urn: and local (#) references fail the test but are read as they are (nothing to mend)
+REF = Primitive("a reference", lambda v: type(v) is str and _REF.fullmatch(v) is not None, _mend_reference,
+                _pattern(f"^([A-Za-z0-9\\-./]+|(https?://|urn:|#){_NS}*)$"))
+DATETIME = Primitive("a date or date-time", _is_datetime, _mend_datetime(_is_datetime), _pattern(_DATETIME_SCHEMA))
+INSTANT = Primitive("an instant", _is_instant, _mend_datetime(_is_instant), _pattern(_INSTANT_SCHEMA))
+DECIMAL = Primitive("a decimal number", lambda v: number(v) is not None, schema={"type": "number"})
+INTEGER = Primitive("an integer", lambda v: integer(v) is not None, schema={"type": "integer"})
+BOOLEAN = Primitive("true or false", lambda v: boolean(v) is not None, schema={"type": "boolean"})
 
 
 @dataclass
