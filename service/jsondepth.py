@@ -6,6 +6,7 @@ depth is checked first, here, with an explicit stack.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # Real CDS Hooks requests nest about 10-15 levels (body > prefetch > Bundle > entry > resource >
@@ -17,6 +18,41 @@ HARD_MAX_DEPTH = 250
 
 
 _CONTAINERS = (dict, list)
+
+
+# JSON text -> its brackets (any kind as "(" and ")": valid JSON pairs them right), quotes, backslashes
+_KEEP = bytes.maketrans(b"{[}]", b"(())")
+_DROP = bytes(b for b in range(256) if b not in b'{}[]"\\')
+_STRINGS = re.compile(rb'"[^"]*"')
+# bracket bytes x passes the text check may spend before leaving the answer to the walk
+_TEXT_BUDGET = 4_000_000
+
+
+def text_deeper_than(raw: bytes, limit: int) -> bool | None:
+    """The depth answer from valid JSON text at C speed (the walk takes ~115 us on a typical
+    request, this ~30 us); None when the text cannot tell cheaply (a backslash next to a quote,
+    or brackets past the budget).
+
+    Once strings are gone what is left is the structure; each pass removes the innermost pairs
+    exactly once (`bytes.replace` does not rescan what it joins), so passes = depth."""
+    left = raw.translate(_KEEP, _DROP)
+    if b'\\"' in left:  # maybe an escaped quote: quotes might not pair up
+        return None
+    quotes = left.count(b'"')
+    if quotes != 2 * left.count(b'""'):
+        # some string holds brackets: only an even run of quotes is sure to close and reopen, so
+        # drop those, then whole strings (what dropping joined is string content on both sides)
+        left = _STRINGS.sub(b"", left.replace(b'""', b""))
+    left = left.translate(None, b'"\\')
+    if len(left) * min(limit, 64) > _TEXT_BUDGET:
+        return None
+    depth = 0
+    while left:
+        depth += 1
+        if depth > limit:
+            return True
+        left = left.replace(b"()", b"")
+    return False
 
 
 def too_deep(value: Any, limit: int) -> str | None:

@@ -9,7 +9,7 @@ from flask import Response, current_app, request
 from flask.json.provider import DefaultJSONProvider, _default
 
 from ..errors import ApiError
-from ..jsondepth import too_deep
+from ..jsondepth import text_deeper_than, too_deep
 from ..runtime import Runtime
 
 
@@ -35,7 +35,8 @@ def json_body() -> Any:
         if "depth" in exc.msg or "recursion" in exc.msg:  # deeper than the parser's own limit (1,024)
             _too_deep("(body)")
         raise ApiError(400, f"request body is not valid JSON: {exc.msg} at character {exc.pos}") from None
-    where = too_deep(body, runtime().settings.max_json_depth)
+    limit = runtime().settings.max_json_depth
+    where = too_deep(body, limit) if text_deeper_than(raw, limit) is not False else None
     if where is not None:
         _too_deep(where)
     return body
