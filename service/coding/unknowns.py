@@ -11,10 +11,10 @@ Two outputs for `PumpVisit`:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from ..fhir.jsonview import JSON, codings, text
 from ..fhir.resources import VisitResources
+from .vocabulary import Vocabulary
 
 # what each prefetch key, or referenced resource type, holds, in clinical terms
 SUBJECT = {
@@ -55,14 +55,6 @@ FACT_WORDS = {
     "refilled": "whether the pump was refilled",
     "qhp_performed": "whether a physician or other qualified professional did the work",
 }
-# well-known code systems: a code in one of them is not a site's local code
-STANDARD_PREFIXES = (
-    "http://loinc.org", "http://snomed.info", "http://terminology.hl7.org", "http://hl7.org/fhir",
-    "http://unitsofmeasure.org", "http://www.nlm.nih.gov", "http://www.ama-assn.org", "https://www.ama-assn.org",
-    "http://www.cms.gov", "https://www.cms.gov", "http://nucc.org", "http://pumpcds.org", "urn:oid:2.16.840.1.113883",
-)
-
-
 def _why(problem: str) -> str:
     p = problem.lower()
     if "time budget" in p:
@@ -90,23 +82,21 @@ def _subject_of(key: str) -> tuple[str, str]:
     return SUBJECT.get(head, "part of the record"), head
 
 
-def local_code_resources(visit_resources: Iterable[JSON], vocabulary: Any) -> list[str]:
+def local_code_resources(visit_resources: Iterable[JSON], vocabulary: Vocabulary) -> list[str]:
     """Types of the visit's Procedures/Observations coded only with unmapped site-local codes."""
     found = []
+    mapping = vocabulary.site_mapping
     for r in visit_resources:
         rtype = r.get("resourceType")
-        if rtype not in ("Procedure", "Observation"):
-            continue
-        coded = codings(r.get("code"))
-        if not coded:
+        if rtype != "Procedure" and rtype != "Observation":
             continue
         understood = False
         local = False
-        for c in coded:
-            system = (text(c.get("system")) or "").strip()
-            if vocabulary.system(system) is not None or (system, (text(c.get("code")) or "").strip()) in vocabulary.site_mapping:
+        for c in codings(r.get("code")):
+            system, standing = vocabulary.standing(c.get("system"))
+            if standing == "known" or (mapping and (system, (text(c.get("code")) or "").strip()) in mapping):
                 understood = True
-            elif system and not system.startswith(STANDARD_PREFIXES):
+            elif standing == "local":
                 local = True
         if local and not understood:
             found.append(str(rtype))

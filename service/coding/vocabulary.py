@@ -16,6 +16,12 @@ from .terminology import PUMPCDS_SYSTEM, concepts
 
 DATA = Path(__file__).parent / "data"
 PUMPCDS = "pumpcds"
+# well-known code systems: a code in one of them is not a site's local code
+STANDARD_PREFIXES = (
+    "http://loinc.org", "http://snomed.info", "http://terminology.hl7.org", "http://hl7.org/fhir",
+    "http://unitsofmeasure.org", "http://www.nlm.nih.gov", "http://www.ama-assn.org", "https://www.ama-assn.org",
+    "http://www.cms.gov", "https://www.cms.gov", "http://nucc.org", "http://pumpcds.org", "urn:oid:2.16.840.1.113883",
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class Vocabulary:
     def __init__(self, vocab: dict[str, Any], drugs: dict[str, Any], site_mapping: dict[tuple[str, str], str]) -> None:
         self.system_names: dict[str, str] = {PUMPCDS_SYSTEM: PUMPCDS}
         self._names: dict[str, str | None] = {}  # system URI as sent -> its short name (memo of system())
+        self._standing: dict[str, tuple[str, str]] = {}  # system URI as sent -> standing() (memo)
         for name, uris in vocab["systems"].items():
             for uri in uris:
                 self.system_names[uri] = name
@@ -81,6 +88,20 @@ class Vocabulary:
         if name is not None:
             return name
         return self.system_names.get(uri.strip().rstrip("/")) or self.system_names.get(uri.strip())
+
+    def standing(self, uri: Any) -> tuple[str, str]:
+        """(the system as compared, "known" | "local" | "standard"): a system pumpcds reads, a
+        site's own, or a standard one it does not read (or none). Remembered per URI (bounded)."""
+        if type(uri) is str:
+            found = self._standing.get(uri)
+            if found is not None:
+                return found
+        system = uri.strip() if type(uri) is str else ""
+        kind = ("known" if self.system(system) is not None
+                else "local" if system and not system.startswith(STANDARD_PREFIXES) else "standard")
+        if type(uri) is str and len(self._standing) < 1024:
+            self._standing[uri] = (system, kind)
+        return system, kind
 
     def codings(self, concept: Any) -> list[tuple[str | None, str, str | None]]:
         """(system name, code, display) of a CodeableConcept (or Coding) as FHIR JSON, with site

@@ -15,7 +15,6 @@ from ...fhir.jsonview import (
     ref_of,
     reference,
     reference_id,
-    resource_type,
 )
 from ..visit import DrugUse
 from .codes import add_code
@@ -44,13 +43,13 @@ def read_administrations(administrations: list[JSON], implanted: set[str], refil
         into_pump = any(r.rstrip("/").split("/")[-1] in implanted for r in refs)
         dosage = child(m, "dosage")
         route = dosage.get("route") if dosage is not None else None
-        by_pump_route = route is not None and terms.route_target(route) in PUMP_ROUTE_TARGETS
-        if not (into_pump or (by_pump_route and refill_elsewhere)):
+        target = terms.route_target(route) if route is not None else None
+        if not (into_pump or (target in PUMP_ROUTE_TARGETS and refill_elsewhere)):
             continue
         ref = ref_of(m)
         notes.device_refs.extend(refs)
-        if route is not None:
-            terms.target_from(route, notes, ref)
+        if target:
+            terms.note_target(target, notes, ref)
         notes.activities.add("refill")
         notes.note("refill", ref, "drug administered into the pump", first_day(m, "effectiveDateTime", "effectivePeriod"))
         for perf in items(m.get("performer")):
@@ -113,10 +112,9 @@ def drug(notes: VisitNotes, terms: Terms, medication: Callable[[str], JSON | Non
         return None
     amount = None
     ref = ref_of(notes.drug_sources[0][0]) if notes.drug_sources else ""
-    given = [(r, d) for r, d in notes.drug_sources if resource_type(r) == "MedicationAdministration"]
-    sources = given if any(to_mg(d, notes.concentration) is not None for _, d in given) else notes.drug_sources
-    for r, dose in sources:
-        mg = to_mg(dose, notes.concentration)
+    amounts = [(r, to_mg(dose, notes.concentration)) for r, dose in notes.drug_sources]
+    given = [(r, mg) for r, mg in amounts if r.get("resourceType") == "MedicationAdministration"]
+    for r, mg in given if any(mg is not None for _, mg in given) else amounts:
         if mg is not None:
             amount = (amount or 0.0) + mg
             ref = ref_of(r)

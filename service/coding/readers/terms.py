@@ -44,9 +44,13 @@ class Terms:
         """Note where the drug goes (first recognised coding of a route or body site)."""
         target = self.route_target(concept)
         if target:
-            notes.targets.append(target)
-            notes.note("target", ref, f"delivered: {words(target)}")
+            self.note_target(target, notes, ref)
         return target
+
+    @staticmethod
+    def note_target(target: str, notes: VisitNotes, ref: str) -> None:
+        notes.targets.append(target)
+        notes.note("target", ref, f"delivered: {words(target)}")
 
     def drug_codes(self, concept: Any, notes: VisitNotes) -> None:
         """Note the drug a medication concept names: RxNorm, HCPCS and every name in it."""
