@@ -77,20 +77,30 @@ _UNIT_WORDS = ((re.compile(r"(?<![A-Za-z])(?:ug|µg|μg|mcg)(?![A-Za-z])"), "mic
                (re.compile(r"/d(?![A-Za-z])"), " a day"), (re.compile(r"/h(?![A-Za-z])"), " an hour"))
 
 
-_UNIT_MARKS = ("ug", "µg", "μg", "mcg", "mg", "/d", "/h")
+_UNIT_MARKS = re.compile("ug|µg|μg|mcg|mg|/d|/h")
+_WORDED: dict[str, str] = {}  # text -> words(text): evidence statements recur across visits (bounded)
 
 
 def words(text: str) -> str:
     """Units in words (ISMP: 'ug' is error-prone), internal codes with hyphens as plain words."""
-    if not any(unit in text for unit in _UNIT_MARKS):  # most texts name no unit
-        return text
-    for pattern, spelled in _UNIT_WORDS:
-        text = pattern.sub(spelled, text)
-    return text
+    found = _WORDED.get(text)
+    if found is not None:
+        return found
+    worded = text
+    if _UNIT_MARKS.search(text):  # most texts name no unit
+        for pattern, spelled in _UNIT_WORDS:
+            worded = pattern.sub(spelled, worded)
+    if len(_WORDED) >= 4096:
+        _WORDED.clear()
+    _WORDED[text] = worded
+    return worded
 
 
 def source_words(reference: str) -> str:
     """'Procedure/abc' -> 'procedure record'; 'draftOrders/ServiceRequest/x' -> 'orders being signed'."""
+    head = reference.partition("/")[0].partition(":")[0]
+    if head in SOURCE_WORDS:  # the usual case: the first part names it
+        return SOURCE_WORDS[head]
     parts = [p for p in reference.split("/") if p]
     for part in parts:
         head = part.split(":")[0]
