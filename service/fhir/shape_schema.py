@@ -52,8 +52,8 @@ class _Builder:
                 return self.obj(spec)
             name = self.names.get(id(spec))
             if name is None:
+                # named first, so the object's references to itself stop at the name
                 name = self.names[id(spec)] = f"object{len(self.names) + 1}"
-                self.defs[name] = {}  # taken, so the object's own references to it stop here
                 self.defs[name] = self.obj(spec)
             return {"$ref": f"#/$defs/{name}"}
         return spec.schema

@@ -108,8 +108,9 @@ class Primitive:
     name: str
     test: Callable[[Any], bool]
     mend: Callable[[Any, str], Mend] = _only_empty  # (value, its element name)
-    # a JSON Schema that accepts only values `test` passes (shape_schema.py's fast yes)
-    schema: dict[str, Any] = field(default_factory=dict)
+    # a JSON Schema that accepts only values `test` passes (shape_schema.py's fast yes); without
+    # one, it accepts nothing, so the element is always walked
+    schema: dict[str, Any] = field(default_factory=lambda: {"not": {}})
 
 
 def _no_space(v: str) -> bool:

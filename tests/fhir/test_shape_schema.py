@@ -21,8 +21,7 @@ from service.fhir import shape_schema, shapes
 from service.fhir.parse import parse_resource
 
 ROOT = Path(__file__).resolve().parents[2]
-PRIMITIVES = {name: getattr(shapes, name) for name in
-              ("STRING", "TRIMMED", "CODE", "URI", "ID", "REF", "DATETIME", "INSTANT", "DECIMAL", "INTEGER", "BOOLEAN")}
+PRIMITIVES = {name: p for name, p in vars(shapes).items() if isinstance(p, shapes.Primitive)}
 # the patterns whose schema says exactly what the test says (the rest may refuse more)
 EXACT = ("STRING", "TRIMMED", "CODE", "URI", "ID")
 SPACES = [chr(c) for c in range(0x110000) if chr(c).isspace()]
@@ -170,6 +169,10 @@ def test_values_json_cannot_hold_are_left_to_the_walk(resource: dict[str, Any]) 
 
 GOOD = {"STRING": "a", "TRIMMED": "mL", "CODE": "a", "URI": "http://x", "ID": "a", "REF": "Patient/a",
         "DATETIME": "2026-01-02", "INSTANT": "2026-01-02T03:04:05Z", "DECIMAL": 1.5, "INTEGER": 2, "BOOLEAN": True}
+
+
+def test_every_primitive_is_tested() -> None:
+    assert set(PRIMITIVES) == set(GOOD) and len(PRIMITIVES) >= 11
 
 
 def _exemplar(spec: Any) -> Any:
