@@ -49,3 +49,10 @@ def test_a_typical_body_is_answered_from_its_text() -> None:
 def test_an_escaped_quote_leaves_the_answer_to_the_walk(raw: bytes) -> None:
     assert text_deeper_than(raw, 3) is None
 
+
+
+def test_past_the_bracket_budget_the_walk_answers() -> None:
+    wide = [[[]] for _ in range(400_000)]  # shallow, but more brackets than the text check spends on
+    raw = orjson.dumps({"x": wide})
+    assert text_deeper_than(raw, 100) is None
+    assert too_deep({"x": wide}, 100) is None and (too_deep({"x": wide}, 3) or "").startswith("x[")
