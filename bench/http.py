@@ -51,6 +51,7 @@ class WrkRun:
     p90_ms: float
     p99_ms: float
     errors: str = ""
+    cpu_ms_per_request: float | None = None  # CPU the server's processes spent per request (all threads)
 
 
 @dataclass
@@ -127,6 +128,15 @@ def _load_until(url: str, body_file: Path, done: Any, max_seconds: float = 300) 
         proc.wait(timeout=10)
     if not done():
         raise RuntimeError("load run ended before the request count was reached")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time so far of these processes, every thread included (the audit writer too)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _worker_pids(master: int) -> list[int]:
@@ -213,8 +223,11 @@ def run(seconds: float = 10.0, rounds: int = 2, connection_levels: tuple[int, ..
             for _ in range(rounds):
                 for name, path, sent in (("baseline", BASELINE_PATH, body_file), ("order-sign hook", HOOK_PATH, body_file),
                                          ("unrelated order", HOOK_PATH, unrelated_file)):
+                    server = [master.pid, *_worker_pids(master.pid)]
+                    cpu_before = _cpu_seconds(server)
                     parsed = parse_wrk(_wrk(base + path, sent, connections, seconds))
-                    result.runs.append(WrkRun(name, connections, seconds, **parsed))
+                    cpu = (_cpu_seconds(server) - cpu_before) * 1000 / max(parsed["requests"], 1)
+                    result.runs.append(WrkRun(name, connections, seconds, **parsed, cpu_ms_per_request=cpu))
         if not memory:
             return result
         # memory: sampled once every worker has settled, then after 10,000 further hook calls
@@ -248,7 +261,7 @@ def ratios(result: HttpResult) -> str:
     """Hook and unrelated-order figures against the baseline, per connection level (means over rounds)."""
     import statistics
 
-    lines = ["connections | endpoint | req/s | p50 ms | p99 ms | throughput x | p99 x"]
+    lines = ["connections | endpoint | req/s | p50 ms | p99 ms | throughput x | p99 x | server CPU ms/req"]
     levels: dict[int, dict[str, list[WrkRun]]] = {}
     for r in result.runs:
         levels.setdefault(r.connections, {}).setdefault(r.endpoint, []).append(r)
@@ -260,7 +273,8 @@ def ratios(result: HttpResult) -> str:
             rps = statistics.fmean(r.rps for r in runs)
             p50 = statistics.fmean(r.p50_ms for r in runs)
             p99 = statistics.fmean(r.p99_ms for r in runs)
-            lines.append(f"{conns} | {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / b_rps:.2f} | {p99 / b_p99:.2f}")
+            cpu = statistics.fmean(r.cpu_ms_per_request or 0.0 for r in runs)
+            lines.append(f"{conns} | {name} | {rps:,.0f} | {p50:.2f} | {p99:.2f} | {rps / b_rps:.2f} | {p99 / b_p99:.2f} | {cpu:.2f}")
     return "\n".join(lines)
 
 

@@ -190,13 +190,17 @@ def render(ip: InProcessResult, hp: HttpResult, duration_s: float, quick: bool =
       "is outside `/cds-services`, so JWT checking would load only the hook. \"unrelated order\" posts an "
       "order-sign request with nothing about a pump (`fhir_samples/real_clients/inferno-crd-order-sign-hook-request.json`) "
       "to the same hook: the relevance gate answers it with no cards, no parsing and no FHIR call.\n")
-    w("| connections | endpoint | round | requests | req/s | p50 ms | p90 ms | p99 ms | errors |")
-    w("|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    w("| connections | endpoint | round | requests | req/s | p50 ms | p90 ms | p99 ms | server CPU ms / request | errors |")
+    w("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for conns, eps in sorted(levels.items()):
         for name in ("baseline", "order-sign hook", "unrelated order"):
             for i, r in enumerate(eps.get(name, ()), 1):
+                cpu = "-" if r.cpu_ms_per_request is None else f"{r.cpu_ms_per_request:.2f}"
                 w(f"| {conns} | {name} | {i} | {r.requests:,} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p90_ms:.2f} | "
-                  f"{r.p99_ms:.2f} | {r.errors or 'none'} |")
+                  f"{r.p99_ms:.2f} | {cpu} | {r.errors or 'none'} |")
+    w("\nServer CPU per request: user and system time of the gunicorn master and workers (every "
+      "thread, the audit writer included) over the run, divided by the requests answered; wrk's own CPU "
+      "is not in it. The hook's figure less the baseline's is what pumpcds itself costs a call.")
     w("\nRatios hook / baseline (means over the rounds):\n")
     w("| connections | throughput | p50 | p99 |\n|---:|---:|---:|---:|")
     for conns, eps in sorted(levels.items()):

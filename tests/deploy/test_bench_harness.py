@@ -1,9 +1,12 @@
 """The benchmark harness measures what it claims (no timing asserted here: benchmarks are not tests)."""
 from __future__ import annotations
 
+import os
+import threading
+
 import pytest
 
-from bench.http import parse_wrk
+from bench.http import _cpu_seconds, parse_wrk
 from bench.timing import linear_fit, percentile
 from bench.visits import SERVICE_ID, SIZES, order_sign_request, resource_count
 
@@ -69,3 +72,17 @@ def test_interleaved_timing_gives_every_call_its_runs_and_keeps_their_order_of_c
     assert got["slow"].median_ms > got["fast"].median_ms + 1
     timed = order[2:]  # after one warm-up call each
     assert timed[:10] == ["fast"] * 5 + ["slow"] * 5  # blocks take turns
+
+
+def test_server_cpu_counts_every_thread_of_the_processes() -> None:
+    before = _cpu_seconds([os.getpid()])
+
+    def spin() -> None:
+        x = 0
+        for i in range(3_000_000):
+            x += i
+
+    worker = threading.Thread(target=spin)
+    worker.start()
+    worker.join()
+    assert _cpu_seconds([os.getpid()]) - before > 0.02  # the thread's work is the process's CPU
