@@ -118,7 +118,6 @@ class PumpVisit:
     documented: frozenset[str] = frozenset()
     payer_identifiers: tuple[str, ...] = ()  # "system|value"
     payer_names: tuple[str, ...] = ()
-    same_session_implant: bool = False
     separate_problem: bool = False
     signature: str = "unknown"  # "signed" | "unsigned" (a note or result left unsigned) | "unknown"
     evidence: dict[str, tuple[Evidence, ...]] = field(default_factory=dict)

@@ -160,7 +160,7 @@ SCENARIOS = {
     "analysis + refill": visit(changes=(DOSE_UP,), refilled=True, performers=(RN, SUPERVISOR),
                                codes=(chosen("62369"), chosen("95990"))),
     "family duplicate": visit(changes=(DOSE_UP,), refilled=False, codes=(chosen("62367"), chosen("62368"))),
-    "implant session": visit(changes=(DOSE_UP,), same_session_implant=True, codes=(chosen("62362"), chosen("62368"))),
+    "implant session": visit(changes=(DOSE_UP,), codes=(chosen("62362"), chosen("62368"))),
     "non-programmable": visit(pump=ISOMED, refilled=True, performers=(RN, SUPERVISOR), codes=(chosen("62369"),)),
     "E/M no problem": visit(codes=(chosen("62367"), chosen("99213", reasons=("Z45.1",)))),
     "E/M separate problem": visit(codes=(chosen("62367"), chosen("99214", reasons=("M54.50",)))),

@@ -31,7 +31,9 @@ from .test_rules import by_rule, only
 from .visits import chosen, visit
 
 ROOT = Path(__file__).resolve().parents[2]
-ENGINE_SOURCES = [ROOT / "service" / "coding" / "engine.py", *sorted((ROOT / "service" / "coding" / "checks").glob("*.py"))]
+ENGINE_SOURCES = [ROOT / "service" / "coding" / "engine.py", ROOT / "service" / "coding" / "facts.py",
+                  *sorted((ROOT / "service" / "coding" / "checks").glob("*.py")),
+                  *sorted((ROOT / "service" / "coding" / "readers").glob("*.py"))]
 
 
 def shipped() -> dict[str, Any]:

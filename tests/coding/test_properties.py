@@ -72,7 +72,6 @@ visits = st.builds(
     documented=st.frozensets(st.sampled_from(DOCS)),
     payer_identifiers=st.lists(st.sampled_from(["http://pumpcds.org/fhir/sid/payer|example-any-parameter", "x|y"]), max_size=1).map(tuple),
     payer_names=st.lists(st.sampled_from(["Medicare Part B", "Example Health Plan"]), max_size=1).map(tuple),
-    same_session_implant=st.booleans(),
     separate_problem=st.booleans(),
 )
 

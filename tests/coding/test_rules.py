@@ -156,7 +156,7 @@ def test_family_duplicate_keeps_the_higher_service(ruleset: RuleSet) -> None:
 
 
 def test_programming_at_the_implant_session_is_part_of_62362(ruleset: RuleSet) -> None:
-    v = visit(changes=(DOSE_UP,), same_session_implant=True, codes=(chosen("62362"), chosen("62368")))
+    v = visit(changes=(DOSE_UP,), codes=(chosen("62362"), chosen("62368")))
     findings = evaluate(v, ruleset)
     f = only(findings, "BUN-IMPLANT-62362")
     assert (f.kind, f.code, f.replaces) == (FindingKind.DROP_CODE, "62362", ("62368",))

@@ -130,10 +130,9 @@ def _why(run: Run, expected: str | None, wrong: list[str] | None = None) -> str:
 def implant_session(run: Run, rule: Rule, d: Decision) -> bool:
     """A pump implanted at this session: its programming is part of the implant code."""
     v = run.visit
-    if not v.same_session_implant:
+    code = next((c for c in rule.params["implant_codes"] if v.code(c) is not None), None)
+    if code is None:
         return False
-    implant = rule.params["implant_codes"]
-    code = next((c for c in implant if v.code(c) is not None), implant[0])
     if d.chosen:
         run.findings.append(finding(
             run, rule, FindingKind.DROP_CODE, code=code, replaces=d.chosen,

@@ -108,7 +108,6 @@ def freeze(notes: VisitNotes, table: CodeTable, *, hook: str, date_of_service: d
         documented=elements,
         payer_identifiers=payer_ids,
         payer_names=payer_names,
-        same_session_implant=any(c.code == "62362" for c in codes),
         # only the documented statement; which diagnoses are pump care is the EM-SAME-DAY rule's data
         separate_problem="doc-separate-problem" in elements,
         signature="signed" if notes.signed else "unsigned" if notes.unsigned else "unknown",
