@@ -38,8 +38,7 @@ def text_deeper_than(raw: bytes, limit: int) -> bool | None:
     left = raw.translate(_KEEP, _DROP)
     if b'\\"' in left:  # maybe an escaped quote: quotes might not pair up
         return None
-    quotes = left.count(b'"')
-    if quotes != 2 * left.count(b'""'):
+    if left.count(b'"') != 2 * left.count(b'""'):
         # some string holds brackets: only an even run of quotes is sure to close and reopen, so
         # drop those, then whole strings (what dropping joined is string content on both sides)
         left = _STRINGS.sub(b"", left.replace(b'""', b""))

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from ..jsondepth import DEFAULT_MAX_DEPTH, too_deep
+from ..jsondepth import DEFAULT_MAX_DEPTH, text_deeper_than, too_deep
 from . import shape_schema, shapes, validate
 from .normalize import _clean, convert
 from .resources import JSON, ResourceIssue
@@ -54,14 +54,16 @@ def not_a_resource(raw: Any) -> str | None:
 
 def _nested_too_deep(raw: dict[str, Any], max_depth: int) -> bool:
     """Deeper than `max_depth`? A resource with fewer brackets than that cannot be: counted on its
-    compact JSON first (C speed), walked only when it has that many."""
+    compact JSON first (C speed); else judged from that text as request bodies are, walked only
+    when the text cannot tell."""
     try:
         text = orjson.dumps(raw)
     except (orjson.JSONEncodeError, TypeError):
         return too_deep(raw, max_depth) is not None
     if text.count(b"{") + text.count(b"[") <= max_depth:
         return False
-    return too_deep(raw, max_depth) is not None
+    deeper = text_deeper_than(text, max_depth)
+    return deeper if deeper is not None else too_deep(raw, max_depth) is not None
 
 
 def parse_resource(
